@@ -1,0 +1,75 @@
+"""Reading audio files into the one internal format: float32 mono at the model's rate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ser_live.errors import AudioFileError
+
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".m4a", ".opus")
+
+
+def to_mono(block: np.ndarray) -> np.ndarray:
+    """Average the channels of a ``(frames, channels)`` block; 1-D input is returned as is."""
+    block = np.asarray(block, dtype=np.float32)
+    return block if block.ndim == 1 else block.mean(axis=1, dtype=np.float32)
+
+
+def resample(audio: np.ndarray, from_hz: int, to_hz: int) -> np.ndarray:
+    """Whole-signal resampling (for files); streams use :class:`ser_live.resample.StreamResampler`."""
+    if from_hz == to_hz:
+        return np.asarray(audio, dtype=np.float32)
+    import soxr
+
+    return soxr.resample(audio, from_hz, to_hz, quality="HQ").astype(np.float32)
+
+
+def read_audio(path: Path | str) -> tuple[np.ndarray, int]:
+    """Decode a file as ``(frames, channels)`` float32 plus its sample rate, or raise AudioFileError."""
+    path = Path(path)
+    if not path.is_file():
+        raise AudioFileError(f"audio file not found: {path}")
+    import soundfile
+
+    try:
+        data, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+    except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
+        data, rate = _read_with_audioread(path, exc)
+    if data.size == 0:
+        raise AudioFileError(f"{path}: the file holds no audio")
+    if not np.all(np.isfinite(data)):
+        raise AudioFileError(f"{path}: the file holds invalid (non-finite) samples")
+    return data, int(rate)
+
+
+def _read_with_audioread(path: Path, first_error: Exception) -> tuple[np.ndarray, int]:
+    """Formats libsndfile lacks (m4a, some mp3) go through audioread/ffmpeg where installed."""
+    try:
+        import audioread
+
+        with audioread.audio_open(str(path)) as source:
+            rate, channels = source.samplerate, source.channels
+            raw = b"".join(source)
+    except Exception as exc:  # audioread raises a zoo of backend errors; all mean "unreadable"
+        raise AudioFileError(f"{path}: cannot decode audio ({first_error})") from exc
+    pcm = np.frombuffer(raw, dtype="<i2").astype(np.float32) / 32768.0
+    return pcm.reshape(-1, channels), int(rate)
+
+
+def load_audio(path: Path | str, sample_rate_hz: int) -> np.ndarray:
+    """A file as float32 mono at ``sample_rate_hz``."""
+    data, rate = read_audio(path)
+    return resample(to_mono(data), rate, sample_rate_hz)
+
+
+def find_audio_files(paths: list[Path]) -> list[Path]:
+    """Files as given, and audio files found recursively in folders, sorted within each folder."""
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found.extend(sorted(p for p in path.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS))
+        else:
+            found.append(path)
+    return found

@@ -1,0 +1,192 @@
+"""Audio sources that fill a ring buffer: a PortAudio input device, or a file replayed through
+the same path.
+
+The PortAudio callback only copies the block into the ring and counts overflows: no logging,
+allocation, feature math or Qt, as PortAudio requires of a callback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ser_live.audio_io import load_audio
+from ser_live.errors import DeviceError
+from ser_live.ringbuffer import RingBuffer
+
+RING_SECONDS = 10.0
+BLOCK_S = 0.02
+PREFERRED_RATES_HZ = (48000, 44100, 32000, 22050, 16000)
+
+
+def _ring_for(rate_hz: int, channels: int) -> RingBuffer:
+    """Ring buffers hold seconds of audio, so a stalled worker has room to catch up."""
+    return RingBuffer(round(RING_SECONDS * rate_hz), channels)
+
+
+def _sounddevice() -> Any:
+    try:
+        import sounddevice
+    except OSError as exc:  # the PortAudio library itself is missing
+        raise DeviceError(f"PortAudio is not available ({exc}); install libportaudio2") from exc
+    return sounddevice
+
+
+def list_input_devices() -> list[dict[str, Any]]:
+    sd = _sounddevice()
+    devices = []
+    for index, info in enumerate(sd.query_devices()):
+        if info["max_input_channels"] > 0:
+            devices.append(
+                {
+                    "index": index,
+                    "name": info["name"],
+                    "channels": info["max_input_channels"],
+                    "default_rate_hz": int(info["default_samplerate"]),
+                    "hostapi": sd.query_hostapis(info["hostapi"])["name"],
+                }
+            )
+    return devices
+
+
+def resolve_device(spec: str | int | None) -> int | None:
+    """An input device by index or by a case-insensitive substring of its name (None: default)."""
+    if spec is None:
+        return None
+    devices = list_input_devices()
+    if isinstance(spec, int) or str(spec).isdigit():
+        index = int(spec)
+        if any(d["index"] == index for d in devices):
+            return index
+        raise DeviceError(f"no input device with index {index} (see ser-live --list-devices)")
+    needle = str(spec).lower()
+    exact = [d for d in devices if d["name"].lower() == needle]
+    matches = exact or [d for d in devices if needle in d["name"].lower()]
+    if len(matches) == 1:
+        return int(matches[0]["index"])
+    if not matches:
+        raise DeviceError(f"no input device matches '{spec}' (see ser-live --list-devices)")
+    names = ", ".join(f"{d['index']}: {d['name']}" for d in matches)
+    raise DeviceError(f"'{spec}' matches several input devices ({names}); give an index")
+
+
+class MicrophoneSource:
+    """Captures from a PortAudio input device at a rate it supports."""
+
+    realtime = True
+
+    def __init__(self, device: str | int | None, model_rate_hz: int) -> None:
+        sd = _sounddevice()
+        self.device = resolve_device(device)
+        try:
+            info = sd.query_devices(self.device, "input")
+        except (ValueError, sd.PortAudioError) as exc:
+            raise DeviceError(f"no usable input device: {exc}") from exc
+        self.name = str(info["name"])
+        self.channels = max(1, min(2, int(info["max_input_channels"])))
+        self.sample_rate_hz = self._pick_rate(sd, model_rate_hz, int(info["default_samplerate"]))
+        self.ring = _ring_for(self.sample_rate_hz, self.channels)
+        self.overflows = 0
+        self.error: str | None = None
+        self.input_latency_s = 0.0
+        self._stopping = False
+        self._stream: Any = None
+
+    def _pick_rate(self, sd: Any, model_rate_hz: int, default_hz: int) -> int:
+        for rate in (model_rate_hz, default_hz, *PREFERRED_RATES_HZ):
+            try:
+                sd.check_input_settings(self.device, channels=self.channels, samplerate=rate, dtype="float32")
+                return rate
+            except (ValueError, sd.PortAudioError):
+                continue
+        raise DeviceError(f"input device '{self.name}' supports none of the sample rates tried")
+
+    def _callback(self, indata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
+        if status.input_overflow:
+            self.overflows += 1
+        self.ring.write(indata)
+
+    def _finished(self) -> None:
+        if not self._stopping:
+            self.error = f"input device '{self.name}' stopped delivering audio (unplugged?)"
+        self.ring.close()
+
+    def start(self) -> None:
+        sd = _sounddevice()
+        try:
+            self._stream = sd.InputStream(
+                device=self.device,
+                channels=self.channels,
+                samplerate=self.sample_rate_hz,
+                dtype="float32",
+                blocksize=round(BLOCK_S * self.sample_rate_hz),
+                callback=self._callback,
+                finished_callback=self._finished,
+            )
+            self._stream.start()
+        except sd.PortAudioError as exc:
+            raise DeviceError(f"cannot open input device '{self.name}': {exc}") from exc
+        self.input_latency_s = float(self._stream.latency)
+
+    def stop(self) -> None:
+        self._stopping = True
+        if self._stream is not None:
+            # closing a stream whose device vanished may fail; it is gone either way
+            with contextlib.suppress(Exception):
+                self._stream.close()
+        self.ring.close()
+
+    def describe(self) -> str:
+        return f"{self.name} @ {self.sample_rate_hz} Hz"
+
+
+class FileSource:
+    """Replays a file through the live path: in real time, or as fast as the worker consumes it."""
+
+    channels = 1
+    overflows = 0
+    input_latency_s = 0.0
+
+    def __init__(self, path: Path | str, model_rate_hz: int, fast: bool = False) -> None:
+        self.path = Path(path)
+        self.audio = load_audio(self.path, model_rate_hz)
+        self.sample_rate_hz = model_rate_hz
+        self.realtime = not fast
+        self.ring = _ring_for(model_rate_hz, 1)
+        self.name = self.path.name
+        self.error: str | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="ser-file-source", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2)
+        self.ring.close()
+
+    def describe(self) -> str:
+        return f"file {self.name} ({'real time' if self.realtime else 'fast'})"
+
+    def _run(self) -> None:
+        block = round(BLOCK_S * self.sample_rate_hz)
+        frames = self.audio.reshape(-1, 1)
+        started = time.monotonic()
+        for offset in range(0, len(frames), block):
+            if self._stop.is_set():
+                break
+            chunk = frames[offset : offset + block]
+            if self.realtime:
+                due = started + (offset + len(chunk)) / self.sample_rate_hz
+                if self._stop.wait(max(0.0, due - time.monotonic())):
+                    break
+                self.ring.write(chunk)
+            elif not self.ring.write_waiting(chunk, self._stop):
+                break
+        self.ring.close()

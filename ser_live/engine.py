@@ -1,0 +1,210 @@
+"""The live pipeline: source -> ring buffer -> worker (resample, features, gate, model,
+smoothing) -> sinks.
+
+Thread roles:
+- the audio callback (PortAudio's thread, or the file replay thread) only copies into the
+  ring buffer and counts overflows; it never blocks;
+- the worker thread (this module) may block: it waits for a hop of new samples, computes, and
+  hands each result to the sinks and to ``latest`` (a one-slot queue that holds only the
+  newest result);
+- a GUI thread, if any, never waits on the worker: it pulls ``latest`` and ``recent_audio``
+  on a timer.
+
+The worker is paced by samples, not by a clock. When it falls behind a real-time source it
+jumps to the newest window and counts the hops it skipped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from ser_live.audio_io import to_mono
+from ser_live.errors import DeviceError
+from ser_live.processor import StreamProcessor, WindowResult
+from ser_live.resample import StreamResampler
+from ser_live.ringbuffer import RingBuffer
+
+POLL_S = 0.005
+SILENT_DEVICE_TIMEOUT_S = 2.0
+STARTUP_TIMEOUT_S = 5.0  # some PortAudio hosts (ALSA over PulseAudio) take ~1.6 s to deliver audio
+WAVEFORM_SECONDS = 5.0
+
+Sink = Callable[[WindowResult], None]
+
+
+class AudioSource(Protocol):
+    ring: RingBuffer
+    sample_rate_hz: int
+    channels: int
+    realtime: bool
+    overflows: int
+    input_latency_s: float
+    error: str | None
+    name: str
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def describe(self) -> str: ...
+
+
+@dataclass
+class EngineStats:
+    windows: int = 0
+    speech_windows: int = 0
+    dropped_frames: int = 0
+    skipped_hops: int = 0
+    overflows: int = 0
+    latency_ms_total: float = 0.0
+
+    @property
+    def mean_latency_ms(self) -> float:
+        return self.latency_ms_total / self.windows if self.windows else 0.0
+
+    def summary(self) -> str:
+        return (
+            f"windows: {self.windows} ({self.speech_windows} with speech), "
+            f"dropped input frames: {self.dropped_frames}, skipped hops: {self.skipped_hops}, "
+            f"overflows: {self.overflows}, mean latency: {self.mean_latency_ms:.1f} ms"
+        )
+
+
+class Engine:
+    def __init__(
+        self,
+        source: AudioSource,
+        processor: StreamProcessor,
+        sinks: list[Sink] | None = None,
+        duration_s: float | None = None,
+    ) -> None:
+        self.source = source
+        self.processor = processor
+        self.sinks = list(sinks or [])
+        self.duration_s = duration_s
+        self.stats = EngineStats()
+        self.latest: queue.Queue[WindowResult] = queue.Queue(maxsize=1)
+        self.error: str | None = None
+        self._resampler = StreamResampler(source.sample_rate_hz, processor.cfg.sample_rate_hz)
+        self._waveform = np.zeros(round(WAVEFORM_SECONDS * processor.cfg.sample_rate_hz), dtype=np.float32)
+        self._waveform_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- control (any thread) ------------------------------------------------------------
+    def start(self) -> None:
+        """Start the source and the worker thread."""
+        self.source.start()
+        self._thread = threading.Thread(target=self._work, name="ser-worker", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.source.stop()
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait for the worker; True when it has ended."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+            return not self._thread.is_alive()
+        return True
+
+    def run(self) -> EngineStats:
+        """Start, then block until the input ends, the duration is reached, or Ctrl-C."""
+        self.start()
+        try:
+            while not self.join(timeout=0.1):
+                pass
+        finally:
+            self.stop()
+            self.join()
+        return self.stats
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def recent_audio(self) -> np.ndarray:
+        """A copy of the last seconds of audio at the model's rate, oldest first."""
+        with self._waveform_lock:
+            return self._waveform.copy()
+
+    # -- worker thread -------------------------------------------------------------------
+    def _work(self) -> None:
+        try:
+            self._loop()
+        except DeviceError as exc:
+            self.error = str(exc)
+        finally:
+            self.stats.overflows = self.source.overflows
+            self._stop.set()
+
+    def _loop(self) -> None:
+        ring = self.source.ring
+        cfg = self.processor.cfg
+        device_hop = cfg.hop_s * self.source.sample_rate_hz
+        last_data = time.monotonic()
+        timeout_s = STARTUP_TIMEOUT_S
+        while not self._stop.is_set():
+            if self.source.realtime and ring.available() > self.source.sample_rate_hz * cfg.window_s + 2 * device_hop:
+                skipped = ring.skip_to_newest(round(self.source.sample_rate_hz * cfg.window_s))
+                self.stats.skipped_hops += round(skipped / device_hop)
+                self._restart_at(skipped)
+            block, lost = ring.read_new()
+            if lost:
+                self.stats.dropped_frames += lost
+                self._restart_at(lost)
+            if len(block):
+                last_data = time.monotonic()
+                timeout_s = SILENT_DEVICE_TIMEOUT_S
+                self._process(block, last_data)
+                if self.duration_s is not None and self.processor.samples_seen >= self.duration_s * cfg.sample_rate_hz:
+                    return
+            elif ring.closed:
+                now = time.monotonic()
+                self._publish(self.processor.push(self._resampler.process(np.zeros(0, np.float32), last=True)), now)
+                self._publish(self.processor.flush(), now)
+                if self.source.error:
+                    raise DeviceError(self.source.error)
+                return
+            else:
+                if self.source.realtime and time.monotonic() - last_data > timeout_s:
+                    raise DeviceError(f"no audio from '{self.source.name}' for {timeout_s:.0f} s (device gone?)")
+                time.sleep(POLL_S)
+
+    def _restart_at(self, gap_frames: int) -> None:
+        """After a gap the next window must not straddle it: start a fresh window, keep time."""
+        gap_s = gap_frames / self.source.sample_rate_hz
+        self.processor.reset(self.processor.samples_seen / self.processor.cfg.sample_rate_hz + gap_s)
+
+    def _process(self, block: np.ndarray, arrived: float) -> None:
+        mono = self._resampler.process(to_mono(block))
+        n = min(len(mono), len(self._waveform))
+        if n == 0:
+            return
+        with self._waveform_lock:
+            self._waveform[:-n] = self._waveform[n:]
+            self._waveform[-n:] = mono[-n:]
+        self._publish(self.processor.push(mono), arrived)
+
+    def _publish(self, results: list[WindowResult], arrived: float) -> None:
+        device_ms = self.source.input_latency_s * 1000.0
+        for result in results:
+            result.latency_ms = (time.monotonic() - arrived) * 1000.0 + device_ms
+            self.stats.windows += 1
+            self.stats.speech_windows += result.speech
+            self.stats.latency_ms_total += result.latency_ms
+            self.stats.overflows = self.source.overflows
+            for sink in self.sinks:
+                sink(result)
+            with contextlib.suppress(queue.Empty):
+                self.latest.get_nowait()
+            self.latest.put_nowait(result)

@@ -1,0 +1,186 @@
+"""Log-mel features, computed the same way offline (training, ``analyze``) and a hop at a time (live).
+
+Pure numpy on purpose: no devices, no Qt, no numba compilation at start-up. The mel filter
+bank reproduces ``librosa.filters.mel`` (Slaney scale and norm); a test holds it to that.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from ser_live.config import FeatureConfig
+
+_EPS = 1e-12
+MIN_PITCH_HZ = 60.0
+MAX_PITCH_HZ = 400.0
+
+
+def _hz_to_mel(hz: np.ndarray) -> np.ndarray:
+    """Slaney mel scale: linear below 1 kHz, logarithmic above."""
+    hz = np.asarray(hz, dtype=np.float64)
+    f_sp = 200.0 / 3
+    min_log_hz = 1000.0
+    min_log_mel = min_log_hz / f_sp
+    logstep = np.log(6.4) / 27.0
+    mels = hz / f_sp
+    above = hz >= min_log_hz
+    mels[above] = min_log_mel + np.log(hz[above] / min_log_hz) / logstep
+    return mels
+
+
+def _mel_to_hz(mels: np.ndarray) -> np.ndarray:
+    mels = np.asarray(mels, dtype=np.float64)
+    f_sp = 200.0 / 3
+    min_log_hz = 1000.0
+    min_log_mel = min_log_hz / f_sp
+    logstep = np.log(6.4) / 27.0
+    hz = f_sp * mels
+    above = mels >= min_log_mel
+    hz[above] = min_log_hz * np.exp(logstep * (mels[above] - min_log_mel))
+    return hz
+
+
+@lru_cache(maxsize=8)
+def mel_filterbank(cfg: FeatureConfig) -> np.ndarray:
+    """Triangular Slaney-normalised filters, shape ``(n_mels, n_fft // 2 + 1)``."""
+    fft_hz = np.linspace(0, cfg.sample_rate_hz / 2, cfg.n_fft // 2 + 1)
+    mel_edges = np.linspace(
+        _hz_to_mel(np.array([cfg.fmin_hz]))[0], _hz_to_mel(np.array([cfg.fmax_hz]))[0], cfg.n_mels + 2
+    )
+    hz_edges = _mel_to_hz(mel_edges)
+    widths = np.diff(hz_edges)
+    ramps = hz_edges[:, None] - fft_hz[None, :]
+    lower = -ramps[:-2] / widths[:-1, None]
+    upper = ramps[2:] / widths[1:, None]
+    weights = np.maximum(0.0, np.minimum(lower, upper))
+    weights *= (2.0 / (hz_edges[2:] - hz_edges[:-2]))[:, None]
+    fb = weights.astype(np.float32)
+    fb.setflags(write=False)
+    return fb
+
+
+@lru_cache(maxsize=8)
+def analysis_window(cfg: FeatureConfig) -> np.ndarray:
+    """A periodic Hann window of ``win_length`` centred in ``n_fft`` (librosa's convention)."""
+    n = np.arange(cfg.win_length)
+    hann = 0.5 - 0.5 * np.cos(2 * np.pi * n / cfg.win_length)
+    window = np.zeros(cfg.n_fft, dtype=np.float32)
+    start = (cfg.n_fft - cfg.win_length) // 2
+    window[start : start + cfg.win_length] = hann
+    window.setflags(write=False)
+    return window
+
+
+@dataclass
+class FrameFeatures:
+    """Per-frame features: what the model sees (``logmel``) and what the speech gate sees."""
+
+    logmel: np.ndarray  # (frames, n_mels) float32, natural log of mel power
+    level_db: np.ndarray  # (frames,) float32, windowed mean-square power in dBFS
+    voicing: np.ndarray  # (frames,) float32, cepstral peak in the pitch range: high for voiced speech
+
+    def __len__(self) -> int:
+        return len(self.logmel)
+
+
+def _analyze_frames(frames: np.ndarray, cfg: FeatureConfig) -> FrameFeatures:
+    window = analysis_window(cfg)
+    windowed = frames * window
+    power = np.abs(np.fft.rfft(windowed, n=cfg.n_fft, axis=1)).astype(np.float32) ** 2
+    mel = power @ mel_filterbank(cfg).T
+    logmel = np.log(mel + cfg.log_floor).astype(np.float32)
+    mean_square = np.sum(windowed * windowed, axis=1) / float(np.sum(window * window))
+    level_db = (10.0 * np.log10(mean_square + _EPS)).astype(np.float32)
+    cepstrum = np.fft.irfft(np.log(power + _EPS), axis=1)
+    lo, hi = _pitch_quefrencies(cfg)
+    voicing = cepstrum[:, lo:hi].max(axis=1).astype(np.float32)
+    return FrameFeatures(logmel, level_db, voicing)
+
+
+def _pitch_quefrencies(cfg: FeatureConfig) -> tuple[int, int]:
+    """Cepstral lags of voice pitch between 400 Hz and 60 Hz (capped by the frame length)."""
+    lo = int(cfg.sample_rate_hz / MAX_PITCH_HZ)
+    hi = min(int(cfg.sample_rate_hz / MIN_PITCH_HZ), cfg.win_length * 2 // 3) + 1
+    return lo, hi
+
+
+def frame_count(n_samples: int, cfg: FeatureConfig) -> int:
+    if n_samples < cfg.n_fft:
+        return 0
+    return 1 + (n_samples - cfg.n_fft) // cfg.hop_length
+
+
+def offline_features(audio: np.ndarray, cfg: FeatureConfig) -> FrameFeatures:
+    """Features of every complete frame of ``audio`` (float32 mono at ``cfg.sample_rate_hz``)."""
+    audio = np.ascontiguousarray(audio, dtype=np.float32)
+    n = frame_count(len(audio), cfg)
+    if n == 0:
+        empty = np.zeros((0,), dtype=np.float32)
+        return FrameFeatures(np.zeros((0, cfg.n_mels), dtype=np.float32), empty, empty.copy())
+    frames = np.lib.stride_tricks.sliding_window_view(audio, cfg.n_fft)[:: cfg.hop_length][:n]
+    return _analyze_frames(frames, cfg)
+
+
+def window_starts(n_frames: int, cfg: FeatureConfig) -> range:
+    """First frame of each complete window, one every hop, as the live stream produces them."""
+    last = n_frames - cfg.frames_per_window
+    return range(0, last + 1, cfg.frames_per_hop) if last >= 0 else range(0)
+
+
+def normalize_window(logmel: np.ndarray) -> np.ndarray:
+    """Remove each band's mean over the window and scale by the window's spread.
+
+    Subtracting the per-band mean cancels a fixed channel (microphone, room colouring) and
+    input gain; dividing by one overall spread keeps the relative loudness of bands. Works on
+    ``(frames, n_mels)`` or a batch ``(..., frames, n_mels)``.
+    """
+    centred = logmel - logmel.mean(axis=-2, keepdims=True)
+    spread = np.sqrt(np.mean(centred * centred, axis=(-2, -1), keepdims=True)) + 1e-3
+    return (centred / spread).astype(np.float32)
+
+
+class StreamingFeatures:
+    """Computes only the frames that new samples complete and keeps the last window of them.
+
+    Produces the same frames as :func:`offline_features` on the concatenated stream, whatever
+    the chunk sizes pushed.
+    """
+
+    def __init__(self, cfg: FeatureConfig) -> None:
+        self.cfg = cfg
+        capacity = cfg.frames_per_window
+        self._logmel = np.zeros((capacity, cfg.n_mels), dtype=np.float32)
+        self._level_db = np.zeros(capacity, dtype=np.float32)
+        self._voicing = np.zeros(capacity, dtype=np.float32)
+        self._pending = np.zeros(0, dtype=np.float32)
+        self.frames_total = 0
+
+    def reset(self) -> None:
+        self._pending = np.zeros(0, dtype=np.float32)
+        self.frames_total = 0
+
+    def push(self, samples: np.ndarray) -> int:
+        """Add samples; returns how many new frames they completed."""
+        self._pending = np.concatenate([self._pending, np.asarray(samples, dtype=np.float32)])
+        new = offline_features(self._pending, self.cfg)
+        count = len(new)
+        if count == 0:
+            return 0
+        self._pending = self._pending[count * self.cfg.hop_length :]
+        keep = min(count, len(self._logmel))
+        for store, values in (
+            (self._logmel, new.logmel),
+            (self._level_db, new.level_db),
+            (self._voicing, new.voicing),
+        ):
+            store[: len(store) - keep] = store[keep:]
+            store[len(store) - keep :] = values[count - keep :]
+        self.frames_total += count
+        return count
+
+    def window(self) -> FrameFeatures:
+        """A copy of the newest ``frames_per_window`` frames (valid once that many were pushed)."""
+        return FrameFeatures(self._logmel.copy(), self._level_db.copy(), self._voicing.copy())

@@ -1,0 +1,212 @@
+"""The emotion classifier: a TFLite interpreter plus the metadata JSON that describes it.
+
+The metadata (``<name>.json`` beside ``<name>.tflite``) is the source of truth for labels,
+features and quantization; it is checked against the interpreter's tensors at load time so
+that a mismatched pair fails loudly instead of predicting nonsense.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ser_live.config import FeatureConfig
+from ser_live.errors import ModelError
+
+DEFAULT_MODEL_NAME = "ser-cnn.tflite"
+_PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def default_model_path() -> Path:
+    """The shipped model: inside the package when installed from a wheel, else the repo's models/."""
+    for folder in (_PACKAGE_DIR / "models", _PACKAGE_DIR.parent / "models"):
+        candidate = folder / DEFAULT_MODEL_NAME
+        if candidate.exists():
+            return candidate
+    return _PACKAGE_DIR.parent / "models" / DEFAULT_MODEL_NAME
+
+
+def metadata_path_for(model_path: Path) -> Path:
+    return Path(model_path).with_suffix(".json")
+
+
+@dataclass(frozen=True)
+class QuantParams:
+    """Affine int8 quantization: ``real = scale * (q - zero_point)``."""
+
+    scale: float
+    zero_point: int
+
+    def matches(self, other: QuantParams) -> bool:
+        return self.zero_point == other.zero_point and bool(np.isclose(self.scale, other.scale, rtol=1e-5))
+
+
+@dataclass(frozen=True)
+class ModelMetadata:
+    """What the runtime needs to know about a model, plus its model card."""
+
+    name: str
+    labels: tuple[str, ...]
+    features: FeatureConfig
+    input_quant: QuantParams
+    output_quant: QuantParams
+    card: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def input_shape(self) -> tuple[int, int, int, int]:
+        return (1, self.features.frames_per_window, self.features.n_mels, 1)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "labels": list(self.labels),
+            "features": self.features.to_dict(),
+            "input": {
+                "shape": list(self.input_shape),
+                "dtype": "int8",
+                "scale": self.input_quant.scale,
+                "zero_point": self.input_quant.zero_point,
+            },
+            "output": {
+                "shape": [1, len(self.labels)],
+                "dtype": "int8",
+                "scale": self.output_quant.scale,
+                "zero_point": self.output_quant.zero_point,
+            },
+            "card": self.card,
+        }
+
+    def save(self, path: Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelMetadata:
+        features = FeatureConfig.from_dict(data["features"])
+        return cls(
+            name=str(data["name"]),
+            labels=tuple(data["labels"]),
+            features=features,
+            input_quant=QuantParams(float(data["input"]["scale"]), int(data["input"]["zero_point"])),
+            output_quant=QuantParams(float(data["output"]["scale"]), int(data["output"]["zero_point"])),
+            card=dict(data.get("card", {})),
+        )
+
+    @classmethod
+    def load(cls, path: Path) -> ModelMetadata:
+        path = Path(path)
+        if not path.exists():
+            raise ModelError(f"model metadata not found: {path} (it must sit beside the .tflite)")
+        try:
+            return cls.from_dict(json.loads(path.read_text()))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ModelError(f"model metadata {path} is invalid: {exc}") from exc
+
+
+def _interpreter_class() -> Any:
+    """LiteRT's interpreter, or the older tflite_runtime where only that is installed."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        try:
+            from tflite_runtime.interpreter import Interpreter
+        except ImportError as exc:
+            raise ModelError(
+                "no TFLite interpreter installed: pip install ai-edge-litert (or tflite-runtime)"
+            ) from exc
+    return Interpreter
+
+
+@contextlib.contextmanager
+def _quiet_native_stderr() -> Iterator[None]:
+    """Silence the interpreter's native start-up chatter ("Created TensorFlow Lite XNNPACK
+    delegate"), which would otherwise land in every headless run's stderr."""
+    try:
+        saved = os.dup(2)
+    except OSError:  # no usable stderr descriptor: nothing to silence
+        yield
+        return
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _tensor_quant(detail: dict[str, Any]) -> QuantParams:
+    scale, zero_point = detail["quantization"]
+    return QuantParams(float(scale), int(zero_point))
+
+
+class EmotionClassifier:
+    """Synchronous int8 classifier: ``predict`` takes one normalized window, returns probabilities.
+
+    Quantization uses the interpreter's own tensor parameters; the metadata must agree with them.
+    """
+
+    def __init__(self, model_path: Path | str | None = None, num_threads: int = 1) -> None:
+        self.model_path = Path(model_path) if model_path is not None else default_model_path()
+        if not self.model_path.exists():
+            raise ModelError(f"model not found: {self.model_path}")
+        self.metadata = ModelMetadata.load(metadata_path_for(self.model_path))
+        interpreter_class = _interpreter_class()
+        try:
+            with _quiet_native_stderr():
+                self._interpreter = interpreter_class(model_path=str(self.model_path), num_threads=num_threads)
+                self._interpreter.allocate_tensors()
+        except (ValueError, RuntimeError) as exc:
+            raise ModelError(f"cannot load model {self.model_path}: not a valid TFLite file") from exc
+        self._input = self._interpreter.get_input_details()[0]
+        self._output = self._interpreter.get_output_details()[0]
+        self._check_tensors()
+        self._in_quant = _tensor_quant(self._input)
+        self._out_quant = _tensor_quant(self._output)
+        self._input_buffer = np.zeros(self._input["shape"], dtype=np.int8)
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self.metadata.labels
+
+    @property
+    def features(self) -> FeatureConfig:
+        return self.metadata.features
+
+    def _check_tensors(self) -> None:
+        meta = self.metadata
+        problems = []
+        if tuple(self._input["shape"]) != meta.input_shape:
+            problems.append(f"input shape {tuple(self._input['shape'])} != metadata {meta.input_shape}")
+        if self._input["dtype"] != np.int8 or self._output["dtype"] != np.int8:
+            problems.append("input and output tensors must be int8")
+        if tuple(self._output["shape"]) != (1, len(meta.labels)):
+            problems.append(f"output shape {tuple(self._output['shape'])} != (1, {len(meta.labels)} labels)")
+        if not _tensor_quant(self._input).matches(meta.input_quant):
+            problems.append("input quantization differs from metadata")
+        if not _tensor_quant(self._output).matches(meta.output_quant):
+            problems.append("output quantization differs from metadata")
+        if problems:
+            raise ModelError(f"model {self.model_path.name} does not match its metadata: " + "; ".join(problems))
+
+    def predict(self, window: np.ndarray) -> np.ndarray:
+        """Probabilities (float32, sums to 1) for one normalized window of shape (frames, n_mels)."""
+        expected = self.metadata.input_shape[1:3]
+        if window.shape != expected:
+            raise ValueError(f"expected a float32 window of shape {expected}, got {window.shape}")
+        q = np.round(window / self._in_quant.scale) + self._in_quant.zero_point
+        self._input_buffer[0, :, :, 0] = np.clip(q, -128, 127)
+        self._interpreter.set_tensor(self._input["index"], self._input_buffer)
+        self._interpreter.invoke()
+        raw = self._interpreter.get_tensor(self._output["index"])[0].astype(np.float32)
+        probs = np.maximum(self._out_quant.scale * (raw - self._out_quant.zero_point), 0.0)
+        total = float(probs.sum())
+        if total <= 0:
+            return np.full(len(self.labels), 1.0 / len(self.labels), dtype=np.float32)
+        return (probs / total).astype(np.float32)

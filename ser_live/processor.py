@@ -1,0 +1,131 @@
+"""From audio samples to emotion results, synchronously: features -> gate -> model -> smoothing.
+
+:class:`StreamProcessor` is the whole per-hop computation with no threads and no devices, so the
+live engine, file analysis and tests all run the very same code. Push samples in any chunk
+sizes; a result comes out every hop once a full window has been heard, and the chunking never
+changes a result.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ser_live.config import FeatureConfig
+from ser_live.features import FrameFeatures, StreamingFeatures, normalize_window
+from ser_live.gate import GateConfig, is_speech, voiced_ratio
+from ser_live.model import EmotionClassifier
+from ser_live.smoothing import ProbabilitySmoother
+
+DEFAULT_SMOOTHING_S = 1.0
+
+
+@dataclass(frozen=True)
+class ProcessorSettings:
+    """Runtime choices; window and hop default to the model's metadata."""
+
+    hop_s: float | None = None
+    smoothing_s: float = DEFAULT_SMOOTHING_S
+    gate: GateConfig = field(default_factory=GateConfig)
+
+
+@dataclass
+class WindowResult:
+    """One hop's verdict. ``label`` and ``probs`` are None when the window holds no speech."""
+
+    t: float  # stream time at the end of the window, s
+    speech: bool
+    label: str | None
+    confidence: float | None
+    probs: dict[str, float] | None
+    level_db: float  # level of the newest hop, dBFS
+    voiced_ratio: float
+    compute_ms: float  # features + gate + model + smoothing for this window
+    latency_ms: float = 0.0  # compute plus queueing and device delay; the engine fills it in
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "t": round(self.t, 3),
+            "speech": self.speech,
+            "label": self.label,
+            "confidence": None if self.confidence is None else round(self.confidence, 4),
+            "probs": None if self.probs is None else {k: round(v, 4) for k, v in self.probs.items()},
+            "level_db": round(self.level_db, 1),
+            "latency_ms": round(self.latency_ms, 2),
+        }
+
+
+class StreamProcessor:
+    def __init__(self, classifier: EmotionClassifier, settings: ProcessorSettings | None = None) -> None:
+        self.classifier = classifier
+        self.settings = settings or ProcessorSettings()
+        self.cfg: FeatureConfig = classifier.features.with_timing(hop_s=self.settings.hop_s)
+        self.labels = classifier.labels
+        self.smoother = ProbabilitySmoother(self.settings.smoothing_s, self.cfg.hop_s)
+        self._features = StreamingFeatures(self.cfg)
+        self.samples_seen = 0
+        self._until_window = self.cfg.window_samples
+
+    def reset(self, t_s: float | None = None) -> None:
+        """Start afresh (after a gap in the input); ``t_s`` keeps stream time continuous."""
+        self._features.reset()
+        self.smoother.reset()
+        self._until_window = self.cfg.window_samples
+        if t_s is not None:
+            self.samples_seen = round(t_s * self.cfg.sample_rate_hz)
+
+    def push(self, samples: np.ndarray) -> list[WindowResult]:
+        """Feed float32 mono samples at the model's rate; returns the windows they completed."""
+        results = []
+        samples = np.asarray(samples, dtype=np.float32)
+        while len(samples):
+            take = min(len(samples), self._until_window)
+            started = time.perf_counter()
+            self._features.push(samples[:take])
+            self.samples_seen += take
+            self._until_window -= take
+            samples = samples[take:]
+            if self._until_window == 0:
+                results.append(self._evaluate(started))
+                self._until_window = self.cfg.hop_samples
+        return results
+
+    def flush(self) -> list[WindowResult]:
+        """At the end of input: a clip shorter than one window is padded so it still gets a verdict."""
+        if self.samples_seen and self._features.frames_total < self.cfg.frames_per_window:
+            return self.push(np.zeros(self._until_window, dtype=np.float32))
+        return []
+
+    def _evaluate(self, started: float) -> WindowResult:
+        window = self._features.window()
+        speech = is_speech(window, self.settings.gate)
+        label = confidence = probs = None
+        if speech:
+            raw = self.classifier.predict(normalize_window(window.logmel))
+            smoothed = self.smoother.update(raw)
+            best = int(np.argmax(smoothed))
+            label, confidence = self.labels[best], float(smoothed[best])
+            probs = {name: float(p) for name, p in zip(self.labels, smoothed, strict=True)}
+        else:
+            self.smoother.reset()
+        compute_ms = (time.perf_counter() - started) * 1000.0
+        return WindowResult(
+            t=self.samples_seen / self.cfg.sample_rate_hz,
+            speech=speech,
+            label=label,
+            confidence=confidence,
+            probs=probs,
+            level_db=_hop_level_db(window, self.cfg.frames_per_hop),
+            voiced_ratio=voiced_ratio(window, self.settings.gate),
+            compute_ms=compute_ms,
+            latency_ms=compute_ms,
+        )
+
+
+def _hop_level_db(window: FrameFeatures, frames_per_hop: int) -> float:
+    """Mean power of the newest hop's frames, in dBFS."""
+    power = np.power(10.0, window.level_db[-frames_per_hop:] / 10.0)
+    return float(10.0 * np.log10(np.mean(power) + 1e-12))

@@ -1,0 +1,89 @@
+"""A single-producer single-consumer ring buffer of float32 audio frames.
+
+The producer is the PortAudio callback (or a file reader thread); it only copies into
+preallocated memory and advances a counter, so it never allocates or blocks. The consumer (the
+worker) keeps its own read position; when it falls more than a capacity behind, the lost frames
+are reported as dropped instead of being read as garbage.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+
+class RingBuffer:
+    def __init__(self, capacity_frames: int, channels: int = 1) -> None:
+        if capacity_frames <= 0 or channels <= 0:
+            raise ValueError("capacity_frames and channels must be positive")
+        self.capacity = capacity_frames
+        self.channels = channels
+        self._data = np.zeros((capacity_frames, channels), dtype=np.float32)
+        self.written = 0  # frames ever written; only the producer assigns it
+        self.read = 0  # frames ever consumed; only the consumer assigns it
+        self.closed = False
+        self._space = threading.Condition()
+
+    def write(self, block: np.ndarray) -> None:
+        """Copy ``block`` (frames, channels) in, overwriting the oldest frames if full. Never blocks."""
+        n = len(block)
+        if n > self.capacity:
+            block = block[n - self.capacity :]
+            self.written += n - self.capacity
+            n = self.capacity
+        start = self.written % self.capacity
+        first = min(n, self.capacity - start)
+        self._data[start : start + first] = block[:first]
+        self._data[: n - first] = block[first:]
+        self.written += n
+
+    def write_waiting(self, block: np.ndarray, stop: threading.Event) -> bool:
+        """Write without overwriting unread frames, waiting for room (file replay as fast as
+        possible). Returns False if ``stop`` was set first."""
+        for offset in range(0, len(block), self.capacity // 2):
+            part = block[offset : offset + self.capacity // 2]
+            with self._space:
+                while self.written + len(part) - self.read > self.capacity:
+                    if stop.is_set():
+                        return False
+                    self._space.wait(0.05)
+            self.write(part)
+        return True
+
+    def close(self) -> None:
+        """Mark the end of input: the consumer finishes once it has read everything."""
+        self.closed = True
+
+    def available(self) -> int:
+        return self.written - self.read
+
+    def skip_to_newest(self, keep_frames: int) -> int:
+        """Drop all but the newest ``keep_frames`` unread frames; returns how many were dropped."""
+        excess = self.available() - keep_frames
+        if excess <= 0:
+            return 0
+        self._advance(self.read + excess)
+        return excess
+
+    def read_new(self) -> tuple[np.ndarray, int]:
+        """All unread frames as a new array, and how many frames were lost to overwriting."""
+        written = self.written
+        lost = max(0, written - self.read - self.capacity)
+        start_total = self.read + lost
+        n = written - start_total
+        start = start_total % self.capacity
+        first = min(n, self.capacity - start)
+        out = np.concatenate([self._data[start : start + first], self._data[: n - first]])
+        # A producer that lapped us while we copied may have overwritten the oldest frames.
+        overrun = min(n, max(0, self.written - start_total - self.capacity))
+        if overrun:
+            out = out[overrun:]
+            lost += overrun
+        self._advance(written)
+        return out, lost
+
+    def _advance(self, position: int) -> None:
+        with self._space:
+            self.read = position
+            self._space.notify_all()

@@ -1,0 +1,72 @@
+"""The one feature module: equal to librosa, and streaming equal to offline for any chunking."""
+
+from __future__ import annotations
+
+import librosa
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ser_live.config import FeatureConfig
+from ser_live.features import StreamingFeatures, mel_filterbank, offline_features, window_starts
+
+CFG = FeatureConfig()
+
+
+def speechlike(seconds: float, seed: int = 0) -> np.ndarray:
+    """A harmonic tone with a syllable-rate envelope plus a little noise."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(round(seconds * CFG.sample_rate_hz)) / CFG.sample_rate_hz
+    f0 = 140 + 30 * np.sin(2 * np.pi * 0.7 * t)
+    phase = 2 * np.pi * np.cumsum(f0) / CFG.sample_rate_hz
+    voice = sum(np.sin(k * phase) / k for k in range(1, 12))
+    envelope = np.clip(np.sin(2 * np.pi * 3 * t), 0, None)
+    return (0.2 * voice * envelope + 0.002 * rng.standard_normal(len(t))).astype(np.float32)
+
+
+def test_mel_filterbank_matches_librosa() -> None:
+    expected = librosa.filters.mel(
+        sr=CFG.sample_rate_hz, n_fft=CFG.n_fft, n_mels=CFG.n_mels, fmin=CFG.fmin_hz, fmax=CFG.fmax_hz
+    )
+    np.testing.assert_allclose(mel_filterbank(CFG), expected, atol=1e-7)
+
+
+def test_logmel_matches_librosa_melspectrogram() -> None:
+    audio = speechlike(1.0)
+    ours = offline_features(audio, CFG).logmel
+    mel = librosa.feature.melspectrogram(
+        y=audio, sr=CFG.sample_rate_hz, n_fft=CFG.n_fft, win_length=CFG.win_length, hop_length=CFG.hop_length,
+        n_mels=CFG.n_mels, fmin=CFG.fmin_hz, fmax=CFG.fmax_hz, center=False, power=2.0,
+    )
+    np.testing.assert_allclose(ours, np.log(mel.T + CFG.log_floor), atol=1e-4)
+
+
+@settings(max_examples=25, deadline=None)
+@given(chunks=st.lists(st.integers(min_value=1, max_value=9000), min_size=1, max_size=40))
+def test_streaming_features_equal_offline(chunks: list[int]) -> None:
+    audio = speechlike(3.0, seed=len(chunks))
+    offline = offline_features(audio, CFG)
+    stream = StreamingFeatures(CFG)
+    edges = np.cumsum(chunks)
+    for piece in np.split(audio, edges[edges < len(audio)]):
+        stream.push(piece)
+    assert stream.frames_total == len(offline)
+    window = stream.window()
+    tail = slice(len(offline) - CFG.frames_per_window, len(offline))
+    np.testing.assert_allclose(window.logmel, offline.logmel[tail], atol=1e-5)
+    np.testing.assert_allclose(window.level_db, offline.level_db[tail], atol=1e-4)
+    np.testing.assert_allclose(window.voicing, offline.voicing[tail], atol=1e-5)
+
+
+def test_window_count_follows_hop() -> None:
+    frames = len(offline_features(speechlike(4.0), CFG))
+    # windows end at 2.0, 2.5, ..., 4.0 s
+    assert len(window_starts(frames, CFG)) == 5
+
+
+def test_invalid_config_is_rejected() -> None:
+    with pytest.raises(ValueError, match="hop_s"):
+        FeatureConfig(hop_s=0.123)
+    with pytest.raises(ValueError, match="unknown feature config keys"):
+        FeatureConfig.from_dict({**CFG.to_dict(), "bogus": 1})

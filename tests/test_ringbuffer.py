@@ -1,0 +1,100 @@
+"""The SPSC ring buffer under a real concurrent writer and reader."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ser_live.ringbuffer import RingBuffer
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    capacity=st.integers(min_value=8, max_value=500),
+    blocks=st.lists(st.integers(min_value=1, max_value=300), min_size=1, max_size=60),
+    channels=st.integers(min_value=1, max_value=2),
+)
+def test_sequential_reads_return_the_stream_or_report_losses(capacity: int, blocks: list[int], channels: int) -> None:
+    ring = RingBuffer(capacity, channels)
+    counter = 0
+    next_expected = 0
+    for i, n in enumerate(blocks):
+        ring.write(np.repeat(np.arange(counter, counter + n, dtype=np.float32)[:, None], channels, axis=1))
+        counter += n
+        if i % 3 == 2 or i == len(blocks) - 1:
+            data, lost = ring.read_new()
+            # what was not lost arrives in order, with no gaps and no repeats, and only the
+            # frames older than one capacity can be lost
+            expected = np.arange(next_expected + lost, counter, dtype=np.float32)
+            np.testing.assert_array_equal(data, np.repeat(expected[:, None], channels, axis=1))
+            assert len(data) <= capacity
+            next_expected = counter
+    assert ring.available() == 0
+
+
+def test_concurrent_writer_and_reader_see_an_ordered_stream() -> None:
+    ring = RingBuffer(4096, 1)
+    total = 400_000
+    stop = threading.Event()
+
+    def writer() -> None:
+        for start in range(0, total, 256):
+            ring.write(np.arange(start, min(start + 256, total), dtype=np.float32)[:, None])
+        ring.close()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    received = 0
+    lost_total = 0
+    last = -1.0
+    while True:
+        closed = ring.closed
+        data, lost = ring.read_new()
+        lost_total += lost
+        if len(data):
+            assert data[0, 0] == last + 1 + lost
+            assert np.all(np.diff(data[:, 0]) == 1)
+            last = float(data[-1, 0])
+            received += len(data)
+        elif closed:
+            break
+    thread.join()
+    stop.set()
+    assert received + lost_total == total
+    assert last == total - 1
+
+
+def test_waiting_writer_never_overwrites_unread_frames() -> None:
+    ring = RingBuffer(1000, 1)
+    stop = threading.Event()
+    audio = np.arange(50_000, dtype=np.float32)[:, None]
+
+    def writer() -> None:
+        for start in range(0, len(audio), 320):
+            ring.write_waiting(audio[start : start + 320], stop)
+        ring.close()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    parts = []
+    while True:
+        closed = ring.closed
+        data, lost = ring.read_new()
+        assert lost == 0
+        parts.append(data)
+        if closed and not len(data):
+            break
+    thread.join()
+    np.testing.assert_array_equal(np.concatenate(parts), audio)
+
+
+def test_skip_to_newest_keeps_the_latest_frames() -> None:
+    ring = RingBuffer(100, 1)
+    ring.write(np.arange(80, dtype=np.float32)[:, None])
+    assert ring.skip_to_newest(30) == 50
+    data, lost = ring.read_new()
+    assert lost == 0
+    np.testing.assert_array_equal(data[:, 0], np.arange(50, 80))
