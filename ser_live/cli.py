@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -180,9 +181,15 @@ def cmd_gui(args: argparse.Namespace) -> int:
     return run_app(args)
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # A service manager's SIGTERM ends a run as cleanly as Ctrl-C: records flushed, summary printed.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         if args.list_devices:
             return cmd_list_devices()

@@ -34,3 +34,35 @@ def tone(freq_hz: float, seconds: float, rate_hz: int, amplitude: float = 0.3) -
 @pytest.fixture(scope="session")
 def rng() -> np.random.Generator:
     return np.random.default_rng(1234)
+
+
+def fixture_clips() -> list[Path]:
+    """The committed RAVDESS clips (see tests/fixtures/MANIFEST.md), sorted."""
+    clips = sorted(FIXTURES.rglob("*.flac"))
+    assert clips, "tests/fixtures holds no clips"
+    return clips
+
+
+@pytest.fixture(scope="session")
+def model_path() -> Path:
+    """The shipped model, or another one named by SER_LIVE_TEST_MODEL to run the suite against it."""
+    from ser_live.model import default_model_path
+
+    return Path(os.environ.get("SER_LIVE_TEST_MODEL") or default_model_path())
+
+
+@pytest.fixture(scope="session")
+def classifier(model_path: Path):  # noqa: ANN201
+    from ser_live.model import EmotionClassifier
+
+    return EmotionClassifier(model_path)
+
+
+@pytest.fixture
+def pulse(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+    from tests.pulse import PulseServer
+
+    server = PulseServer(tmp_path_factory.mktemp("pulse"))
+    server.start()
+    yield server
+    server.kill()

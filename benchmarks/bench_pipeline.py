@@ -1,0 +1,149 @@
+"""Speed and footprint of the live pipeline; prints figures for the README.
+
+    python benchmarks/bench_pipeline.py [--model PATH] [--quick]
+
+1. per hop: features of one hop of new audio + gate + int8 model + smoothing (StreamProcessor),
+   median and 90th percentile over many hops, with the model alone beside it;
+2. headless real-time streaming from a file: CPU % of one core and peak RSS of the process;
+3. cold start: launch to first result (``--fast`` replay of a clip);
+4. a 30-minute recording replayed with ``--fast``: RSS sampled along the way, windows processed.
+Timings are medians: the machine is shared and noisy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import psutil
+import soundfile
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from ser_live.audio_io import load_audio  # noqa: E402
+from ser_live.features import normalize_window, offline_features  # noqa: E402
+from ser_live.model import EmotionClassifier, default_model_path  # noqa: E402
+from ser_live.processor import StreamProcessor  # noqa: E402
+
+CLIPS = sorted((REPO / "tests" / "fixtures").rglob("*.flac"))
+
+
+def speech_track(seconds: float, rate_hz: int) -> np.ndarray:
+    """The fixture clips back to back (each ends in its own silence), repeated to length."""
+    clips = np.concatenate([load_audio(p, rate_hz) for p in CLIPS])
+    reps = int(np.ceil(seconds * rate_hz / len(clips)))
+    return np.tile(clips, reps)[: round(seconds * rate_hz)]
+
+
+def bench_hop(model: Path, hops: int) -> dict[str, float]:
+    classifier = EmotionClassifier(model)
+    cfg = classifier.features
+    processor = StreamProcessor(classifier)
+    audio = speech_track(cfg.window_s + hops * cfg.hop_s, cfg.sample_rate_hz)
+    processor.push(audio[: cfg.window_samples])
+    per_hop, speech_hop = [], []
+    for start in range(cfg.window_samples, len(audio) - cfg.hop_samples + 1, cfg.hop_samples):
+        t0 = time.perf_counter()
+        (result,) = processor.push(audio[start : start + cfg.hop_samples])
+        elapsed = (time.perf_counter() - t0) * 1000
+        per_hop.append(elapsed)
+        if result.speech:
+            speech_hop.append(elapsed)
+    window = normalize_window(offline_features(audio[: cfg.window_samples], cfg).logmel)
+    model_ms = []
+    for _ in range(200):
+        t0 = time.perf_counter()
+        classifier.predict(window)
+        model_ms.append((time.perf_counter() - t0) * 1000)
+    return {
+        "hop_median_ms": statistics.median(per_hop),
+        "hop_p90_ms": float(np.percentile(per_hop, 90)),
+        "speech_hop_median_ms": statistics.median(speech_hop),
+        "model_only_median_ms": statistics.median(model_ms),
+        "hops": len(per_hop),
+    }
+
+
+def _cli(model: Path, *args: str) -> list[str]:
+    return [sys.executable, "-m", "ser_live", "--model", str(model), "--headless", *args]
+
+
+def bench_realtime(model: Path, wav: Path, seconds: float) -> dict[str, float]:
+    proc = psutil.Popen(_cli(model, "--input", str(wav), "--duration", str(seconds)),
+                        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(3)  # skip start-up (imports, model load): we measure the steady state
+    cpu0, t0 = proc.cpu_times(), time.monotonic()
+    rss = []
+    while proc.poll() is None:
+        try:
+            cpu1, t1 = proc.cpu_times(), time.monotonic()
+            rss.append(proc.memory_info().rss)
+        except psutil.NoSuchProcess:
+            break
+        time.sleep(0.5)
+    busy = (cpu1.user + cpu1.system) - (cpu0.user + cpu0.system)
+    return {"cpu_percent_of_one_core": 100 * busy / (t1 - t0), "peak_rss_mb": max(rss) / 2**20,
+            "measured_s": t1 - t0}
+
+
+def bench_cold_start(model: Path, clip: Path, runs: int) -> dict[str, float]:
+    times = []
+    for _ in range(runs):
+        t0 = time.monotonic()
+        proc = subprocess.Popen(_cli(model, "--input", str(clip), "--fast"), cwd=REPO,
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        assert proc.stdout is not None
+        proc.stdout.readline()
+        times.append(time.monotonic() - t0)
+        proc.communicate()
+    return {"cold_start_median_s": statistics.median(times), "runs": runs}
+
+
+def bench_long_replay(model: Path, wav: Path, seconds: float, cfg_window_s: float, hop_s: float) -> dict[str, object]:
+    proc = psutil.Popen(_cli(model, "--input", str(wav), "--fast"), cwd=REPO,
+                        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    assert proc.stdout is not None
+    rss, windows = [], 0
+    t0 = time.monotonic()
+    for line in proc.stdout:
+        windows += 1
+        if windows % 400 == 0:
+            rss.append(proc.memory_info().rss / 2**20)
+    proc.wait()
+    expected = int((seconds - cfg_window_s) / hop_s) + 1
+    return {"windows": windows, "expected_windows": expected, "wall_s": time.monotonic() - t0,
+            "rss_mb_first_quarter": statistics.median(rss[: len(rss) // 4]),
+            "rss_mb_last_quarter": statistics.median(rss[-len(rss) // 4 :]), "rss_samples": len(rss)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, default=default_model_path())
+    parser.add_argument("--quick", action="store_true", help="shorter runs (a smoke test of the script)")
+    args = parser.parse_args()
+    cfg = EmotionClassifier(args.model).features
+    quick = args.quick
+    results: dict[str, object] = {"hop": bench_hop(args.model, 100 if quick else 1000)}
+    with tempfile.TemporaryDirectory() as tmp:
+        rt_s = 10.0 if quick else 60.0
+        rt_wav = Path(tmp) / "realtime.wav"
+        soundfile.write(rt_wav, speech_track(rt_s, cfg.sample_rate_hz), cfg.sample_rate_hz)
+        results["realtime"] = bench_realtime(args.model, rt_wav, rt_s)
+        results["cold_start"] = bench_cold_start(args.model, CLIPS[0], 3 if quick else 7)
+        long_s = 120.0 if quick else 1800.0
+        long_wav = Path(tmp) / "long.wav"
+        soundfile.write(long_wav, speech_track(long_s, cfg.sample_rate_hz), cfg.sample_rate_hz)
+        results["long_replay"] = bench_long_replay(args.model, long_wav, long_s, cfg.window_s, cfg.hop_s)
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
