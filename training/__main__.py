@@ -1,0 +1,107 @@
+"""``python -m training {train,evaluate,cv,baselines}``: user mistakes end in one line, exit 2."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ser_live.config import FeatureConfig
+from ser_live.errors import SerLiveError
+
+from training.train import Recipe
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", action="append", required=True, metavar="PATH",
+                   help="corpus folder, audio file or manifest.csv (repeatable)")
+    p.add_argument("--actors", help="RAVDESS actors to use, e.g. 1-20 (other corpora unaffected)")
+    p.add_argument("--drop-label", action="append", default=[], metavar="LABEL",
+                   help="leave out clips with this corpus label (e.g. boredom in EmoDB)")
+    p.add_argument("--cache", default="runs/cache", help="feature cache folder ('' disables)")
+
+
+def _recipe(p: argparse.ArgumentParser) -> None:
+    d = Recipe()
+    p.add_argument("--epochs", type=int, default=d.epochs)
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--copies", type=int, default=d.copies, help="augmented renderings per clip")
+    p.add_argument("--threads", type=int, default=d.threads)
+
+
+def _make_recipe(args) -> Recipe:
+    if args.epochs < 1 or args.copies < 0 or args.threads < 1:
+        raise SerLiveError("--epochs and --threads must be >= 1 and --copies >= 0")
+    return Recipe(epochs=args.epochs, seed=args.seed, copies=args.copies, threads=args.threads)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="train a model and export int8 TFLite + metadata JSON")
+    _common(p)
+    _recipe(p)
+    p.add_argument("--out", required=True, help="output stem, e.g. models/ser-cnn")
+    p.add_argument("--cv", type=int, default=0, metavar="FOLDS",
+                   help="first run speaker-held-out CV with this many folds and put it in the model card")
+
+    p = sub.add_parser("cv", help="speaker-held-out cross-validation (folds of whole speakers)")
+    _common(p)
+    _recipe(p)
+    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--out-dir", default="runs/cv")
+
+    p = sub.add_parser("evaluate", help="evaluate a .tflite model (per window and per clip)")
+    _common(p)
+    p.add_argument("--model", required=True)
+    p.add_argument("--report-dir", help="write metrics.json, report.txt and confusion PNGs here")
+
+    p = sub.add_parser("baselines", help="the seed recipes (MFCC-stat MLP / SVM), random vs speaker split")
+    _common(p)
+    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="runs/baselines.json")
+    return parser
+
+
+def run(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    cfg = FeatureConfig()
+    cache = Path(args.cache) if args.cache else None
+    if args.command == "train":
+        out = Path(args.out)
+        if out.suffix == ".tflite":
+            out = out.with_suffix("")
+        from training.pipeline import train_command
+
+        train_command(args.data, out, cfg, _make_recipe(args), args.actors, args.drop_label, args.cv, cache)
+    elif args.command == "cv":
+        from training.pipeline import cross_validate, load_dataset
+
+        clips, audio, _ = load_dataset(args.data, cfg, args.actors, args.drop_label)
+        cross_validate(clips, audio, cfg, _make_recipe(args), args.folds, Path(args.out_dir), cache)
+    elif args.command == "evaluate":
+        from training.pipeline import evaluate_command
+
+        evaluate_command(args.data, Path(args.model), args.actors, args.drop_label, args.report_dir)
+    elif args.command == "baselines":
+        from training.baselines import baselines_command
+
+        baselines_command(args.data, cfg, args.actors, args.drop_label, args.folds, args.seed, Path(args.out), cache)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        return run(argv)
+    except SerLiveError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

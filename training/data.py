@@ -1,0 +1,170 @@
+"""Clips -> log-mel frames (clean and augmented copies), cached, plus windows for evaluation.
+
+Every feature here comes from ``ser_live.features.offline_features`` and every window the
+model sees goes through ``ser_live.features.normalize_window``: exactly what the app computes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ser_live.audio_io import load_audio
+from ser_live.config import EMOTIONS, FeatureConfig
+from ser_live.errors import AudioFileError
+from ser_live.features import FrameFeatures, offline_features, normalize_window, window_starts
+from ser_live.gate import GateConfig, is_speech
+
+from training import augment
+from training.datasets import Clip, DatasetSummary
+
+log = logging.getLogger(__name__)
+AUGMENT_VERSION = 3
+START_STRIDE = 5  # candidate crop starts every 5 frames (50 ms)
+
+
+def warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr)
+
+
+def pad_to_window(audio: np.ndarray, cfg: FeatureConfig, rng: np.random.Generator) -> np.ndarray:
+    """Clips shorter than one window get quiet dither on both sides (the app would hear a room)."""
+    need = cfg.window_samples - len(audio)
+    if need <= 0:
+        return audio
+    left = need // 2
+    dither = (rng.standard_normal(need) * 1e-4).astype(np.float32)
+    return np.concatenate([dither[:left], audio, dither[left:]]).astype(np.float32)
+
+
+def load_clips(clips: list[Clip], cfg: FeatureConfig, summary: DatasetSummary | None = None
+               ) -> tuple[list[Clip], list[np.ndarray]]:
+    """Decoded audio of every readable clip; unreadable ones are skipped, warned about and counted."""
+    kept, audio = [], []
+    rng = np.random.default_rng(0)
+    for clip in clips:
+        try:
+            samples = load_audio(clip.path, cfg.sample_rate_hz)
+        except AudioFileError as exc:
+            warn(f"skipped: {exc}")
+            if summary is not None:
+                summary.unreadable.append(clip.path)
+            continue
+        kept.append(clip)
+        audio.append(pad_to_window(samples, cfg, rng))
+    if summary is not None:
+        summary.clips = len(kept)
+    return kept, audio
+
+
+@dataclass
+class Bank:
+    """Frames of every (clip, copy); copy 0 is the clean clip."""
+
+    logmel: np.ndarray  # (total_frames, n_mels) float16, all items concatenated
+    offsets: np.ndarray  # (items + 1,) frame offsets
+    item_clip: np.ndarray  # (items,) index into the clip list
+    item_copy: np.ndarray  # (items,) 0 = clean
+    starts: list[np.ndarray]  # per item: window starts that pass the speech gate (or all starts)
+
+    def frames(self, item: int) -> np.ndarray:
+        return self.logmel[self.offsets[item] : self.offsets[item + 1]]
+
+
+def _speech_starts(feats: FrameFeatures, cfg: FeatureConfig, gate: GateConfig) -> np.ndarray:
+    last = len(feats) - cfg.frames_per_window
+    candidates = np.arange(0, last + 1, START_STRIDE)
+    good = [
+        s for s in candidates
+        if is_speech(FrameFeatures(feats.logmel[s : s + cfg.frames_per_window],
+                                   feats.level_db[s : s + cfg.frames_per_window],
+                                   feats.voicing[s : s + cfg.frames_per_window]), gate)
+    ]
+    return np.asarray(good if good else candidates, dtype=np.int32)
+
+
+def _cache_key(clips: list[Clip], cfg: FeatureConfig, copies: int, seed: int) -> str:
+    h = hashlib.sha256()
+    h.update(json.dumps([cfg.to_dict(), copies, seed, AUGMENT_VERSION]).encode())
+    for clip in clips:
+        st = clip.path.stat()
+        h.update(f"{clip.path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{clip.label}".encode())
+    return h.hexdigest()[:20]
+
+
+def build_bank(clips: list[Clip], audio: list[np.ndarray], cfg: FeatureConfig, copies: int, seed: int,
+               cache_dir: Path | None = None, gate: GateConfig = GateConfig()) -> Bank:
+    """Features of each clip plus ``copies`` augmented renderings (each seeded by clip and copy)."""
+    path = None
+    if cache_dir is not None:
+        path = Path(cache_dir) / f"bank-{_cache_key(clips, cfg, copies, seed)}.npz"
+        if path.exists():
+            data = np.load(path)
+            starts = np.split(data["starts"], data["start_offsets"][1:-1])
+            return Bank(data["logmel"], data["offsets"], data["item_clip"], data["item_copy"], starts)
+    mels, offsets, item_clip, item_copy, starts = [], [0], [], [], []
+    for ci, samples in enumerate(audio):
+        for copy in range(copies + 1):
+            if copy == 0:
+                rendered = samples
+            else:
+                rng = np.random.default_rng([seed, ci, copy])
+                rendered = pad_to_window(augment.random_chain(samples, cfg.sample_rate_hz, rng), cfg, rng)
+            feats = offline_features(rendered, cfg)
+            mels.append(feats.logmel.astype(np.float16))
+            offsets.append(offsets[-1] + len(feats))
+            item_clip.append(ci)
+            item_copy.append(copy)
+            starts.append(_speech_starts(feats, cfg, gate))
+    bank = Bank(np.concatenate(mels), np.asarray(offsets, np.int64), np.asarray(item_clip, np.int32),
+                np.asarray(item_copy, np.int16), starts)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        start_offsets = np.cumsum([0] + [len(s) for s in starts])
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez(tmp, logmel=bank.logmel, offsets=bank.offsets, item_clip=bank.item_clip,
+                 item_copy=bank.item_copy, starts=np.concatenate(starts), start_offsets=start_offsets)
+        tmp.replace(path)
+    return bank
+
+
+def sample_windows(bank: Bank, items: np.ndarray, cfg: FeatureConfig, rng: np.random.Generator) -> np.ndarray:
+    """One normalized window per given item, at a random speech start."""
+    n = cfg.frames_per_window
+    out = np.empty((len(items), n, cfg.n_mels), dtype=np.float32)
+    for k, item in enumerate(items):
+        s = int(rng.choice(bank.starts[item]))
+        out[k] = bank.frames(item)[s : s + n]
+    return normalize_window(out)
+
+
+@dataclass
+class EvalWindows:
+    """The windows the app would produce for each clean clip, one every hop."""
+
+    windows: np.ndarray  # (n, frames, mels) normalized float32
+    clip_index: np.ndarray  # (n,)
+    speech: np.ndarray  # (n,) bool: the gate lets this window through
+
+
+def eval_windows(audio: list[np.ndarray], cfg: FeatureConfig, gate: GateConfig = GateConfig()) -> EvalWindows:
+    wins, idx, speech = [], [], []
+    n = cfg.frames_per_window
+    for ci, samples in enumerate(audio):
+        feats = offline_features(samples, cfg)
+        for s in window_starts(len(feats), cfg):
+            part = FrameFeatures(feats.logmel[s : s + n], feats.level_db[s : s + n], feats.voicing[s : s + n])
+            wins.append(normalize_window(part.logmel))
+            idx.append(ci)
+            speech.append(is_speech(part, gate))
+    return EvalWindows(np.stack(wins), np.asarray(idx), np.asarray(speech))
+
+
+def label_indices(clips: list[Clip]) -> np.ndarray:
+    return np.asarray([EMOTIONS.index(c.label) for c in clips], dtype=np.int64)

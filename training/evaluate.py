@@ -1,0 +1,152 @@
+"""Metrics per window and per clip, int8-vs-float agreement, confusion-matrix PNG."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ser_live.config import EMOTIONS
+from ser_live.model import EmotionClassifier
+
+from training.data import EvalWindows
+
+
+class FloatTFLite:
+    """The float32 twin of an int8 model (``<name>.float.tflite``), for agreement checks."""
+
+    def __init__(self, path: Path, threads: int = 1) -> None:
+        from ser_live.model import _interpreter_class
+
+        self.interpreter = _interpreter_class()(model_path=str(path), num_threads=threads)
+        self.interpreter.allocate_tensors()
+        self.inp = self.interpreter.get_input_details()[0]["index"]
+        self.out = self.interpreter.get_output_details()[0]["index"]
+
+    def predict(self, window: np.ndarray) -> np.ndarray:
+        self.interpreter.set_tensor(self.inp, window[None, :, :, None].astype(np.float32))
+        self.interpreter.invoke()
+        return self.interpreter.get_tensor(self.out)[0].astype(np.float32)
+
+
+def float_path_for(model_path: Path) -> Path:
+    model_path = Path(model_path)
+    return model_path.with_name(model_path.stem + ".float.tflite")
+
+
+def predict_all(predictor, windows: np.ndarray) -> np.ndarray:
+    return np.stack([predictor.predict(w) for w in windows]) if len(windows) else np.zeros((0, len(EMOTIONS)))
+
+
+def metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
+    from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
+
+    return {
+        "n": int(len(y_true)),
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "uar": float(balanced_accuracy_score(y_true, y_pred)),
+        "macro_f1": float(f1_score(y_true, y_pred, average="macro", labels=range(len(EMOTIONS)), zero_division=0)),
+    }
+
+
+def clip_probs(probs: np.ndarray, ev: EvalWindows, n_clips: int) -> tuple[np.ndarray, int]:
+    """Mean probability of each clip's speech windows (all its windows if none is speech)."""
+    out = np.zeros((n_clips, probs.shape[1]), dtype=np.float32)
+    fallbacks = 0
+    for ci in range(n_clips):
+        mine = ev.clip_index == ci
+        speech = mine & ev.speech
+        if not speech.any():
+            fallbacks += 1
+            speech = mine
+        out[ci] = probs[speech].mean(axis=0)
+    return out, fallbacks
+
+
+@dataclass
+class Evaluation:
+    window: dict
+    clip: dict
+    agreement: float | None
+    no_speech_clips: int
+    clip_true: np.ndarray
+    clip_pred: np.ndarray
+    window_true: np.ndarray
+    window_pred: np.ndarray
+
+    def summary(self) -> dict:
+        return {"window": self.window, "clip": self.clip, "int8_float_agreement": self.agreement,
+                "clips_without_speech_window": self.no_speech_clips}
+
+
+def evaluate_probs(int8_probs: np.ndarray, float_probs: np.ndarray | None, ev: EvalWindows,
+                   clip_labels: np.ndarray) -> Evaluation:
+    n_clips = len(clip_labels)
+    w_true = clip_labels[ev.clip_index]
+    w_pred = int8_probs.argmax(axis=1)
+    speech = ev.speech
+    cprobs, fallbacks = clip_probs(int8_probs, ev, n_clips)
+    c_pred = cprobs.argmax(axis=1)
+    agreement = None
+    if float_probs is not None:
+        agreement = float(np.mean(float_probs.argmax(axis=1) == w_pred))
+    window = metrics(w_true[speech], w_pred[speech]) if speech.any() else metrics(w_true, w_pred)
+    window["speech_windows"] = int(speech.sum())
+    window["all_windows"] = int(len(speech))
+    return Evaluation(window, metrics(clip_labels, c_pred), agreement, fallbacks, clip_labels, c_pred,
+                      w_true[speech], w_pred[speech])
+
+
+def evaluate_model(model_path: Path, ev: EvalWindows, clip_labels: np.ndarray, threads: int = 1) -> Evaluation:
+    clf = EmotionClassifier(model_path, num_threads=threads)
+    int8_probs = predict_all(clf, ev.windows)
+    fpath = float_path_for(model_path)
+    float_probs = predict_all(FloatTFLite(fpath, threads), ev.windows) if fpath.exists() else None
+    return evaluate_probs(int8_probs, float_probs, ev, clip_labels)
+
+
+def per_class_report(y_true: np.ndarray, y_pred: np.ndarray) -> str:
+    from sklearn.metrics import classification_report
+
+    return classification_report(y_true, y_pred, labels=list(range(len(EMOTIONS))), target_names=list(EMOTIONS),
+                                 digits=3, zero_division=0)
+
+
+def confusion_png(y_true: np.ndarray, y_pred: np.ndarray, path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import confusion_matrix
+
+    cm = confusion_matrix(y_true, y_pred, labels=list(range(len(EMOTIONS))))
+    norm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(6.5, 5.5))
+    ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(EMOTIONS)), EMOTIONS, rotation=45, ha="right")
+    ax.set_yticks(range(len(EMOTIONS)), EMOTIONS)
+    for i in range(len(EMOTIONS)):
+        for j in range(len(EMOTIONS)):
+            ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=8,
+                    color="white" if norm[i, j] > 0.5 else "black")
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_report(result: Evaluation, report_dir: Path, title: str) -> None:
+    report_dir = Path(report_dir)
+    report_dir.mkdir(parents=True, exist_ok=True)
+    (report_dir / "metrics.json").write_text(json.dumps(result.summary(), indent=2) + "\n")
+    text = (f"{title}\n\nper clip\n{per_class_report(result.clip_true, result.clip_pred)}\n"
+            f"per speech window\n{per_class_report(result.window_true, result.window_pred)}")
+    (report_dir / "report.txt").write_text(text)
+    confusion_png(result.clip_true, result.clip_pred, report_dir / "confusion_clip.png", f"{title} (per clip)")
+    confusion_png(result.window_true, result.window_pred, report_dir / "confusion_window.png",
+                  f"{title} (per window)")

@@ -1,0 +1,78 @@
+"""Full-integer int8 TFLite export with a representative dataset, plus the metadata JSON."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from ser_live.config import EMOTIONS, FeatureConfig
+from ser_live.model import EmotionClassifier, ModelMetadata, QuantParams
+
+LICENCE = "CC BY-NC-SA 4.0 (weights derived from RAVDESS; non-commercial use only, share alike)"
+CITATION = (
+    "Livingstone SR, Russo FA (2018) The Ryerson Audio-Visual Database of Emotional Speech and Song "
+    "(RAVDESS): A dynamic, multimodal set of facial and vocal expressions in North American English. "
+    "PLoS ONE 13(5): e0196391. https://doi.org/10.1371/journal.pone.0196391"
+)
+
+
+def _converter(model):
+    import tensorflow as tf
+
+    return tf.lite.TFLiteConverter.from_keras_model(model)
+
+
+def to_tflite(model, representative: np.ndarray | None) -> bytes:
+    """Float32 TFLite when ``representative`` is None, else full-integer int8 (int8 in and out)."""
+    import tensorflow as tf
+
+    converter = _converter(model)
+    if representative is not None:
+        rep = representative.astype(np.float32)
+
+        def gen():
+            for i in range(len(rep)):
+                yield [rep[i : i + 1, ..., None] if rep.ndim == 3 else rep[i : i + 1]]
+
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = gen
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
+    return converter.convert()
+
+
+def tensor_quant(tflite_path: Path) -> tuple[QuantParams, QuantParams]:
+    """Input and output quantization read from the converted model's own tensors."""
+    from ser_live.model import _interpreter_class
+
+    interpreter = _interpreter_class()(model_path=str(tflite_path))
+    interpreter.allocate_tensors()
+    (si, zi) = interpreter.get_input_details()[0]["quantization"]
+    (so, zo) = interpreter.get_output_details()[0]["quantization"]
+    return QuantParams(float(si), int(zi)), QuantParams(float(so), int(zo))
+
+
+def export(model, representative: np.ndarray, out_stem: Path, cfg: FeatureConfig, card: dict) -> EmotionClassifier:
+    """Write ``<stem>.tflite`` (int8), ``<stem>.json`` and ``<stem>.float.tflite``; returns the loaded int8 model."""
+    out_stem = Path(out_stem)
+    out_stem.parent.mkdir(parents=True, exist_ok=True)
+    name = out_stem.name
+    int8_path = out_stem.with_name(name + ".tflite")
+    float_path = out_stem.with_name(name + ".float.tflite")
+    with tempfile.TemporaryDirectory():
+        int8_path.write_bytes(to_tflite(model, representative))
+        float_path.write_bytes(to_tflite(model, None))
+    in_q, out_q = tensor_quant(int8_path)
+    full_card = {
+        "licence": LICENCE,
+        "citation": CITATION,
+        "int8_size_bytes": int8_path.stat().st_size,
+        "parameters": int(model.count_params()),
+        **card,
+    }
+    meta = ModelMetadata(name=name, labels=EMOTIONS, features=cfg, input_quant=in_q, output_quant=out_q, card=full_card)
+    meta.save(int8_path.with_suffix(".json"))
+    return EmotionClassifier(int8_path)  # checks shapes, dtypes and quantization against the JSON

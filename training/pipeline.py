@@ -1,0 +1,191 @@
+"""What the commands do: load data, build features, cross-validate, train, export, evaluate."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ser_live.config import EMOTIONS, FeatureConfig
+
+from training import TrainingError
+from training.data import build_bank, eval_windows, label_indices, load_clips, sample_windows
+from training.datasets import Clip, DatasetSummary, actor_number, discover, speaker_folds
+from training.evaluate import Evaluation, evaluate_model, metrics, write_report
+from training.train import Recipe, train_model
+
+DEFAULT_CACHE = Path("runs/cache")
+
+
+def parse_actors(spec: str | None) -> set[int] | None:
+    """``"1-20"`` or ``"1,2,5-8"`` -> a set of RAVDESS actor numbers."""
+    if not spec:
+        return None
+    actors: set[int] = set()
+    try:
+        for part in spec.split(","):
+            if "-" in part:
+                lo, hi = part.split("-")
+                actors.update(range(int(lo), int(hi) + 1))
+            else:
+                actors.add(int(part))
+    except ValueError:
+        raise TrainingError(f"--actors must look like 1-20 or 1,3,5-8, got {spec!r}") from None
+    return actors
+
+
+def load_dataset(data: list[str], cfg: FeatureConfig, actors: str | None = None, drop_labels=(),
+                 log=print) -> tuple[list[Clip], list[np.ndarray], DatasetSummary]:
+    clips, summary = discover([Path(p) for p in data], tuple(drop_labels))
+    wanted = parse_actors(actors)
+    if wanted is not None:
+        clips = [c for c in clips if actor_number(c) is None or actor_number(c) in wanted]
+        if not clips:
+            raise TrainingError(f"no clips left after --actors {actors}")
+    clips, audio = load_clips(clips, cfg, summary)
+    if not clips:
+        raise TrainingError("every audio file was unreadable; nothing to work with")
+    for line in summary.lines():
+        log(line)
+    return clips, audio, summary
+
+
+def _representative(bank, clip_ids, cfg, seed, n=300) -> np.ndarray:
+    rng = np.random.default_rng(seed + 1)
+    items = np.flatnonzero(np.isin(bank.item_clip, clip_ids))
+    return sample_windows(bank, rng.choice(items, size=min(n, len(items)), replace=False), cfg, rng)
+
+
+def fit_and_export(bank, clips, audio_ids, cfg, recipe: Recipe, out_stem: Path, card: dict, log=print):
+    labels = label_indices(clips)
+    model = train_model(bank, audio_ids, labels[audio_ids], cfg, recipe, log=log)
+    rep = _representative(bank, audio_ids, cfg, recipe.seed)
+    return export_model(model, rep, out_stem, cfg, card)
+
+
+def export_model(model, rep, out_stem, cfg, card):
+    from training.export import export
+
+    return export(model, rep, out_stem, cfg, card)
+
+
+def cross_validate(clips, audio, cfg, recipe: Recipe, folds: int, out_dir: Path, cache_dir: Path | None,
+                   log=print) -> dict:
+    """Speaker-held-out CV: each fold's whole speakers are unseen by its model; int8 figures."""
+    speakers = [c.speaker for c in clips]
+    groups = speaker_folds(speakers, folds)
+    bank = build_bank(clips, audio, cfg, recipe.copies, recipe.seed, cache_dir)
+    labels = label_indices(clips)
+    results, pooled = [], {"clip_true": [], "clip_pred": [], "win_true": [], "win_pred": []}
+    agreements = []
+    start = time.time()
+    for k, held in enumerate(groups):
+        held_set = set(held)
+        test_ids = np.asarray([i for i, c in enumerate(clips) if c.speaker in held_set])
+        train_ids = np.asarray([i for i, c in enumerate(clips) if c.speaker not in held_set])
+        log(f"fold {k + 1}/{folds}: held-out speakers {', '.join(held)} ({len(test_ids)} clips)")
+        stem = Path(out_dir) / f"fold{k + 1}" / "model"
+        fit_and_export(bank, clips, train_ids, cfg, recipe, stem, {"fold": k + 1, "held_out": held}, log=log)
+        ev = eval_windows([audio[i] for i in test_ids], cfg)
+        res = evaluate_model(stem.with_suffix(".tflite"), ev, labels[test_ids], threads=recipe.threads)
+        write_report(res, stem.parent / "report", f"fold {k + 1} (held out: {', '.join(held)})")
+        log(f"  clip acc {res.clip['accuracy']:.3f} UAR {res.clip['uar']:.3f} F1 {res.clip['macro_f1']:.3f} | "
+            f"window acc {res.window['accuracy']:.3f} UAR {res.window['uar']:.3f} | "
+            f"int8/float agree {res.agreement:.3f} ({time.time() - start:.0f} s)")
+        results.append({"fold": k + 1, "held_out": held, **res.summary()})
+        pooled["clip_true"].append(res.clip_true)
+        pooled["clip_pred"].append(res.clip_pred)
+        pooled["win_true"].append(res.window_true)
+        pooled["win_pred"].append(res.window_pred)
+        agreements.append(res.agreement)
+    ct, cp = np.concatenate(pooled["clip_true"]), np.concatenate(pooled["clip_pred"])
+    wt, wp = np.concatenate(pooled["win_true"]), np.concatenate(pooled["win_pred"])
+    summary = {
+        "protocol": f"{folds}-fold speaker-held-out CV (whole speakers per fold), int8 model, "
+                    "clip = mean probability of its speech windows",
+        "speakers": sorted(set(speakers)),
+        "recipe": recipe.to_dict(),
+        "pooled_clip": metrics(ct, cp),
+        "pooled_window": metrics(wt, wp),
+        "mean_fold_clip": {m: float(np.mean([r["clip"][m] for r in results])) for m in ("accuracy", "uar", "macro_f1")},
+        "std_fold_clip": {m: float(np.std([r["clip"][m] for r in results])) for m in ("accuracy", "uar", "macro_f1")},
+        "int8_float_agreement": float(np.mean(agreements)),
+        "folds": results,
+        "seconds": round(time.time() - start),
+    }
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "cv.json").write_text(json.dumps(summary, indent=2) + "\n")
+    fake = Evaluation(summary["pooled_window"], summary["pooled_clip"], summary["int8_float_agreement"], 0,
+                      ct, cp, wt, wp)
+    write_report(fake, out_dir / "report", f"{folds}-fold speaker CV, pooled")
+    log(f"CV pooled clip: acc {summary['pooled_clip']['accuracy']:.3f} UAR {summary['pooled_clip']['uar']:.3f} "
+        f"macro-F1 {summary['pooled_clip']['macro_f1']:.3f}; window: acc {summary['pooled_window']['accuracy']:.3f} "
+        f"UAR {summary['pooled_window']['uar']:.3f}; int8/float agreement {summary['int8_float_agreement']:.4f}")
+    return summary
+
+
+def card_cv(summary: dict) -> dict:
+    return {k: summary[k] for k in ("protocol", "pooled_clip", "pooled_window", "mean_fold_clip", "std_fold_clip",
+                                    "int8_float_agreement")} | {
+        "per_fold_clip": [{"fold": f["fold"], "held_out": f["held_out"], **f["clip"]} for f in summary["folds"]]}
+
+
+def train_command(data, out: Path, cfg: FeatureConfig, recipe: Recipe, actors=None, drop_labels=(), cv_folds=0,
+                  cache_dir: Path | None = DEFAULT_CACHE, log=print) -> dict:
+    start = time.time()
+    clips, audio, summary = load_dataset(data, cfg, actors, drop_labels, log=log)
+    card = {
+        "model": "small log-mel CNN (strided 5x5 stem + 3 conv-BN-ReLU-pool blocks, global average pooling)",
+        "task": f"{len(EMOTIONS)}-class speech emotion, one {cfg.window_s:g} s window every {cfg.hop_s:g} s",
+        "training_data": {"paths": [str(p) for p in data], "actors": actors, "clips": len(clips),
+                          "speakers": len({c.speaker for c in clips}),
+                          "corpora": dict(summary.per_corpus), "skipped_unreadable": len(summary.unreadable)},
+        "recipe": recipe.to_dict(),
+    }
+    if cv_folds:
+        cv_summary = cross_validate(clips, audio, cfg, recipe, cv_folds, Path("runs") / f"cv-{out.name}",
+                                    cache_dir, log=log)
+        card["speaker_independent_cv"] = card_cv(cv_summary)
+    bank = build_bank(clips, audio, cfg, recipe.copies, recipe.seed, cache_dir)
+    log(f"training the final model on all {len(clips)} clips")
+    all_ids = np.arange(len(clips))
+    clf = fit_and_export(bank, clips, all_ids, cfg, recipe, out, card, log=log)
+    card_path = out.with_name(out.name + ".json")
+    meta = json.loads(card_path.read_text())
+    meta["card"]["train_seconds"] = round(time.time() - start)
+    card_path.write_text(json.dumps(meta, indent=2) + "\n")
+    log(f"wrote {out.with_name(out.name + '.tflite')} ({meta['card']['int8_size_bytes']} bytes) and {card_path}; "
+        f"labels {list(clf.labels)}; {time.time() - start:.0f} s")
+    return meta
+
+
+def evaluate_command(data, model_path: Path, actors=None, drop_labels=(), report_dir=None, log=print) -> Evaluation:
+    from ser_live.model import ModelMetadata, metadata_path_for
+
+    if not Path(model_path).exists():
+        raise TrainingError(f"model not found: {model_path}")
+    meta = ModelMetadata.load(metadata_path_for(Path(model_path)))
+    cfg = meta.features
+    clips, audio, _ = load_dataset(data, cfg, actors, drop_labels, log=log)
+    ev = eval_windows(audio, cfg)
+    res = evaluate_model(Path(model_path), ev, label_indices(clips))
+    log(f"per clip ({res.clip['n']}): accuracy {res.clip['accuracy']:.3f}  UAR {res.clip['uar']:.3f}  "
+        f"macro-F1 {res.clip['macro_f1']:.3f}")
+    log(f"per speech window ({res.window['n']} of {res.window['all_windows']}): accuracy "
+        f"{res.window['accuracy']:.3f}  UAR {res.window['uar']:.3f}  macro-F1 {res.window['macro_f1']:.3f}")
+    if res.agreement is not None:
+        log(f"int8 vs float: same top class on {res.agreement:.2%} of windows")
+    else:
+        log("int8 vs float: no <name>.float.tflite beside the model, agreement not measured")
+    if res.no_speech_clips:
+        log(f"clips with no speech window (scored on all their windows): {res.no_speech_clips}")
+    from training.evaluate import per_class_report
+
+    log("per clip:\n" + per_class_report(res.clip_true, res.clip_pred))
+    if report_dir:
+        write_report(res, Path(report_dir), f"{Path(model_path).name}")
+        log(f"report written to {report_dir}")
+    return res
