@@ -32,7 +32,7 @@ from ser_live.processor import StreamProcessor, WindowResult
 from ser_live.resample import StreamResampler
 from ser_live.ringbuffer import RingBuffer
 
-POLL_S = 0.005
+POLL_S = 0.01
 SILENT_DEVICE_TIMEOUT_S = 2.0
 STARTUP_TIMEOUT_S = 5.0  # some PortAudio hosts (ALSA over PulseAudio) take ~1.6 s to deliver audio
 WAVEFORM_SECONDS = 5.0
@@ -94,8 +94,7 @@ class Engine:
         self.latest: queue.Queue[WindowResult] = queue.Queue(maxsize=1)
         self.error: str | None = None
         self._resampler = StreamResampler(source.sample_rate_hz, processor.cfg.sample_rate_hz)
-        self._waveform = np.zeros(round(WAVEFORM_SECONDS * processor.cfg.sample_rate_hz), dtype=np.float32)
-        self._waveform_lock = threading.Lock()
+        self._waveform = RingBuffer(round(WAVEFORM_SECONDS * processor.cfg.sample_rate_hz), 1)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -134,8 +133,7 @@ class Engine:
 
     def recent_audio(self) -> np.ndarray:
         """A copy of the last seconds of audio at the model's rate, oldest first."""
-        with self._waveform_lock:
-            return self._waveform.copy()
+        return self._waveform.latest(self._waveform.capacity)[:, 0]
 
     # -- worker thread -------------------------------------------------------------------
     def _work(self) -> None:
@@ -187,12 +185,10 @@ class Engine:
 
     def _process(self, block: np.ndarray, arrived: float) -> None:
         mono = self._resampler.process(to_mono(block))
-        n = min(len(mono), len(self._waveform))
-        if n == 0:
-            return
-        with self._waveform_lock:
-            self._waveform[:-n] = self._waveform[n:]
-            self._waveform[-n:] = mono[-n:]
+        if self.duration_s is not None:
+            remaining = round(self.duration_s * self.processor.cfg.sample_rate_hz) - self.processor.samples_seen
+            mono = mono[: max(0, remaining)]
+        self._waveform.write(mono[:, None])
         self._publish(self.processor.push(mono), arrived)
 
     def _publish(self, results: list[WindowResult], arrived: float) -> None:

@@ -66,6 +66,17 @@ class RingBuffer:
         self._advance(self.read + excess)
         return excess
 
+    def latest(self, frames: int) -> np.ndarray:
+        """A copy of the newest ``frames`` frames, oldest first, without consuming anything
+        (zeros where nothing was written yet). For displays that only peek at the signal."""
+        frames = min(frames, self.capacity)
+        end = self.written % self.capacity
+        idx = np.arange(end - frames, end) % self.capacity
+        out = self._data[idx]
+        missing = frames - min(frames, self.written)
+        out[:missing] = 0.0
+        return out
+
     def read_new(self) -> tuple[np.ndarray, int]:
         """All unread frames as a new array, and how many frames were lost to overwriting."""
         written = self.written

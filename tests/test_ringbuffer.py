@@ -98,3 +98,12 @@ def test_skip_to_newest_keeps_the_latest_frames() -> None:
     data, lost = ring.read_new()
     assert lost == 0
     np.testing.assert_array_equal(data[:, 0], np.arange(50, 80))
+
+
+def test_latest_peeks_without_consuming() -> None:
+    ring = RingBuffer(10, 1)
+    ring.write(np.arange(4, dtype=np.float32)[:, None])
+    np.testing.assert_array_equal(ring.latest(6)[:, 0], [0, 0, 0, 1, 2, 3])
+    ring.write(np.arange(4, 16, dtype=np.float32)[:, None])
+    np.testing.assert_array_equal(ring.latest(10)[:, 0], np.arange(6, 16))
+    assert ring.read == 0  # nothing consumed

@@ -1,0 +1,156 @@
+"""Capture through real PortAudio: a PulseAudio null sink, clips played into it with paplay."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import sounddevice
+
+from ser_live.capture import MicrophoneSource, list_input_devices, resolve_device
+from ser_live.engine import Engine
+from ser_live.errors import DeviceError
+from ser_live.processor import StreamProcessor
+from tests.conftest import REPO, fixture_clips, run_cli
+
+
+class _Status:
+    def __init__(self, overflow: bool) -> None:
+        self.input_overflow = overflow
+
+
+def test_callback_copies_blocks_and_counts_overflows(pulse, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    """The real device is opened for its settings; the stream is swapped so the test can drive the callback."""
+    captured = {}
+
+    class DrivenStream:
+        def __init__(self, **kwargs) -> None:  # noqa: ANN003
+            captured.update(kwargs)
+            self.latency = 0.01
+
+        def start(self) -> None:
+            pass
+
+        def close(self) -> None:
+            captured["finished_callback"]()
+
+    monkeypatch.setenv("PULSE_SERVER", pulse.env["PULSE_RUNTIME_PATH"] + "/native")
+    monkeypatch.setattr(sounddevice, "InputStream", DrivenStream)
+    source = MicrophoneSource("pulse", 16000)
+    source.start()
+    callback = captured["callback"]
+    channels = source.channels
+    sent = []
+    for i in range(7):  # seven thirds of the ring: it wraps, and the oldest frames are lost
+        block = np.full((source.ring.capacity // 3, channels), i, dtype=np.float32)
+        sent.append(block)
+        callback(block, len(block), None, _Status(overflow=i in (2, 5)))
+    assert source.overflows == 2
+    data, lost = source.ring.read_new()
+    assert lost == 7 * (source.ring.capacity // 3) - source.ring.capacity
+    np.testing.assert_array_equal(data, np.concatenate(sent)[lost:])
+    source.stop()
+    assert source.error is None and source.ring.closed
+
+
+def test_stream_that_stops_by_itself_is_an_error(pulse, monkeypatch: pytest.MonkeyPatch, classifier) -> None:  # noqa: ANN001
+    monkeypatch.setenv("PULSE_SERVER", pulse.env["PULSE_RUNTIME_PATH"] + "/native")
+    source = MicrophoneSource("pulse", 16000)
+    engine = Engine(source, StreamProcessor(classifier))
+    engine.start()
+    deadline = time.monotonic() + 10
+    while source.ring.written == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert source.ring.written > 0
+    source._stream.abort()  # what PortAudio does when the device goes away
+    source._finished()
+    assert engine.join(timeout=10)
+    assert engine.error and "stopped delivering audio" in engine.error
+    engine.stop()
+
+
+def test_devices_by_name_and_index(pulse, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    monkeypatch.setenv("PULSE_SERVER", pulse.env["PULSE_RUNTIME_PATH"] + "/native")
+    devices = list_input_devices()
+    pulse_dev = next(d for d in devices if d["name"] == "pulse")
+    assert resolve_device("PULSE") == pulse_dev["index"]
+    assert resolve_device(str(pulse_dev["index"])) == pulse_dev["index"]
+    with pytest.raises(DeviceError, match="no input device with index"):
+        resolve_device(9999)
+    proc = run_cli("--list-devices", env=pulse.client_env)
+    assert proc.returncode == 0 and "pulse" in proc.stdout
+
+
+def _start_headless(model_path: Path, pulse, *extra: str) -> subprocess.Popen[str]:  # noqa: ANN001
+    return subprocess.Popen(
+        [sys.executable, "-m", "ser_live", "--model", str(model_path), "--headless", "--device", "pulse", *extra],
+        cwd=REPO, env=pulse.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+
+
+def _wait_for_first_record(proc: subprocess.Popen[str], lines: list[str]) -> threading.Thread:
+    """Read stdout on a thread; return it once the first record shows capture is running."""
+    def reader() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
+
+    thread = threading.Thread(target=reader, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not lines:
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        assert time.monotonic() < deadline, "no record from live capture"
+        time.sleep(0.05)
+    return thread
+
+
+def _finish(proc: subprocess.Popen[str], reader: threading.Thread) -> str:
+    """Wait for the process and the stdout reader; returns stderr."""
+    proc.wait(timeout=30)
+    reader.join(timeout=10)
+    assert proc.stderr is not None
+    return proc.stderr.read()
+
+
+@pytest.mark.slow
+def test_real_capture_reports_speech_then_silence_and_agrees_with_analyze(model_path: Path, pulse) -> None:  # noqa: ANN001
+    clip = fixture_clips()[0]
+    lines: list[str] = []
+    with _start_headless(model_path, pulse, "--duration", "30", "--smoothing", "0") as proc:
+        reader = _wait_for_first_record(proc, lines)
+        played_from = len(lines)
+        pulse.play(clip)
+        played_to = len(lines)
+        time.sleep(3.5)
+        proc.terminate()  # SIGTERM: like a service manager stopping it
+        stderr = _finish(proc, reader)
+    assert proc.returncode == 130 and "windows:" in stderr, stderr
+    records = [json.loads(line) for line in lines]
+    before, during, after = records[:played_from], records[played_from : played_to + 4], records[played_to + 4 :]
+    assert not any(r["speech"] for r in before), "speech reported before anything was played"
+    assert sum(r["speech"] for r in during) >= 2
+    assert after and not any(r["speech"] for r in after), "speech reported after playback ended"
+    analyzed = json.loads(run_cli("--model", str(model_path), "analyze", "--json", str(clip)).stdout)
+    labels = [r["label"] for r in during if r["speech"]]
+    assert labels.count(analyzed["label"]) >= len(labels) / 2, (labels, analyzed["label"])
+
+
+@pytest.mark.slow
+def test_device_that_disappears_mid_stream(model_path: Path, pulse) -> None:  # noqa: ANN001
+    lines: list[str] = []
+    with _start_headless(model_path, pulse) as proc:
+        reader = _wait_for_first_record(proc, lines)
+        pulse.kill()
+        stderr = _finish(proc, reader)
+    assert proc.returncode == 2, stderr
+    assert "Traceback" not in stderr
+    errors = [line for line in stderr.splitlines() if line.startswith("ser-live: error:")]
+    assert len(errors) == 1 and "pulse" in errors[0], stderr
+    assert "windows:" in stderr  # the summary still comes

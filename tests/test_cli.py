@@ -1,0 +1,133 @@
+"""The command line as users and scripts drive it: records, formats, analysis, and bad input."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+
+from tests.conftest import fixture_clips, run_cli
+
+RECORD_KEYS = {"t", "speech", "label", "probs", "level_db", "latency_ms"}
+
+
+def assert_one_line_error(proc, *needles: str) -> None:  # noqa: ANN001
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("ser-live: error:")]
+    assert len(errors) == 1, proc.stderr
+    for needle in needles:
+        assert needle in errors[0]
+
+
+def test_headless_file_fast_prints_a_record_per_hop(model_path: Path) -> None:
+    clip = fixture_clips()[0]
+    proc = run_cli("--model", str(model_path), "--headless", "--input", str(clip), "--fast")
+    assert proc.returncode == 0, proc.stderr
+    records = [json.loads(line) for line in proc.stdout.splitlines()]
+    duration = soundfile.info(str(clip)).duration
+    assert len(records) == int((duration - 2.0) / 0.5) + 1
+    assert all(RECORD_KEYS <= set(r) for r in records)
+    assert np.allclose(np.diff([r["t"] for r in records]), 0.5)
+    speech = [r for r in records if r["speech"]]
+    assert speech and all(r["label"] in r["probs"] and abs(sum(r["probs"].values()) - 1) < 0.02 for r in speech)
+    assert all(r["label"] is None and r["probs"] is None for r in records if not r["speech"])
+    assert f"windows: {len(records)}" in proc.stderr and "mean latency" in proc.stderr
+
+
+def test_headless_csv_to_file_with_duration(model_path: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out.csv"
+    clip = fixture_clips()[0]
+    proc = run_cli("--model", str(model_path), "--headless", "--input", str(clip), "--fast",
+                   "--format", "csv", "--out", str(out), "--duration", "3")
+    assert proc.returncode == 0, proc.stderr
+    rows = list(csv.DictReader(io.StringIO(out.read_text())))
+    assert [float(r["t"]) for r in rows] == [2.0, 2.5, 3.0]
+    assert {"t", "speech", "label", "level_db", "latency_ms", "p_angry"} <= set(rows[0])
+
+
+def test_analyze_json_and_no_speech(model_path: Path, tmp_path: Path) -> None:
+    for clip in fixture_clips()[:3]:
+        shutil.copy(clip, tmp_path / clip.name)
+    sub = tmp_path / "nested"
+    sub.mkdir()
+    soundfile.write(sub / "silence.wav", np.zeros(48000, dtype=np.float32), 48000)
+    proc = run_cli("--model", str(model_path), "analyze", "--json", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    reports = {Path(r["file"]).name: r for r in map(json.loads, proc.stdout.splitlines())}
+    assert len(reports) == 4
+    assert reports["silence.wav"]["label"] is None and reports["silence.wav"]["speech_ratio"] == 0
+    for clip in fixture_clips()[:3]:
+        r = reports[clip.name]
+        assert r["label"] in r["probs"] and r["windows"] >= 1 and r["speech_ratio"] > 0
+
+
+def test_analyze_table_skips_unreadable_files(model_path: Path, tmp_path: Path) -> None:
+    clip = fixture_clips()[0]
+    shutil.copy(clip, tmp_path / clip.name)
+    (tmp_path / "broken.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk")
+    (tmp_path / "empty.flac").write_bytes(b"")
+    proc = run_cli("--model", str(model_path), "analyze", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    assert clip.name in proc.stdout
+    assert proc.stderr.count("skipped:") == 2
+    assert "1 files analysed" in proc.stderr and "2 unreadable" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_missing_model(tmp_path: Path) -> None:
+    assert_one_line_error(run_cli("--model", str(tmp_path / "nope.tflite"), "analyze", str(fixture_clips()[0])),
+                          "model not found")
+
+
+def test_corrupt_model(model_path: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.tflite"
+    bad.write_bytes(b"this is not a flatbuffer" * 10)
+    shutil.copy(model_path.with_suffix(".json"), bad.with_suffix(".json"))
+    assert_one_line_error(run_cli("--model", str(bad), "analyze", str(fixture_clips()[0])), "not a valid TFLite")
+
+
+def test_model_without_metadata(model_path: Path, tmp_path: Path) -> None:
+    lone = tmp_path / "lone.tflite"
+    shutil.copy(model_path, lone)
+    assert_one_line_error(run_cli("--model", str(lone), "--headless", "--input", str(fixture_clips()[0])),
+                          "metadata not found")
+
+
+def test_metadata_that_does_not_match_the_tensors(model_path: Path, tmp_path: Path) -> None:
+    other = tmp_path / "other.tflite"
+    shutil.copy(model_path, other)
+    meta = json.loads(model_path.with_suffix(".json").read_text())
+    meta["features"]["n_mels"] = 40
+    other.with_suffix(".json").write_text(json.dumps(meta))
+    assert_one_line_error(run_cli("--model", str(other), "analyze", str(fixture_clips()[0])),
+                          "does not match its metadata")
+
+
+@pytest.mark.parametrize("content", [b"", b"\x00\x01garbage" * 100])
+def test_unreadable_input_file(model_path: Path, tmp_path: Path, content: bytes) -> None:
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(content)
+    assert_one_line_error(run_cli("--model", str(model_path), "--headless", "--input", str(bad)), "bad.wav")
+
+
+def test_missing_input_file(model_path: Path, tmp_path: Path) -> None:
+    assert_one_line_error(run_cli("--model", str(model_path), "--headless", "--input", str(tmp_path / "x.wav")),
+                          "not found")
+
+
+def test_unknown_device(model_path: Path) -> None:
+    assert_one_line_error(run_cli("--model", str(model_path), "--headless", "--device", "no-such-microphone-xyz"),
+                          "no-such-microphone-xyz")
+
+
+def test_bad_options(model_path: Path) -> None:
+    assert_one_line_error(run_cli("--model", str(model_path), "--headless", "--fast"), "--fast")
+    assert_one_line_error(run_cli("--model", str(model_path), "--headless", "--input", str(fixture_clips()[0]),
+                                  "--hop", "0.123"), "hop_s")

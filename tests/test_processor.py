@@ -1,0 +1,113 @@
+"""The synchronous per-hop computation: chunking, gating, end of input, agreement with offline."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.signal import lfilter
+
+from ser_live.audio_io import load_audio
+from ser_live.features import FrameFeatures, normalize_window, offline_features, window_starts
+from ser_live.gate import GateConfig, is_speech
+from ser_live.processor import ProcessorSettings, StreamProcessor
+from tests.conftest import fixture_clips
+
+RAW = ProcessorSettings(smoothing_s=0.0)
+
+
+def comparable(results: list) -> list[dict]:
+    """Records without the timing fields, which measure the machine, not the audio."""
+    return [{k: v for k, v in r.to_record().items() if k != "latency_ms"} for r in results]
+
+
+@pytest.fixture(scope="module")
+def clip(classifier) -> np.ndarray:  # noqa: ANN001
+    return load_audio(fixture_clips()[0], classifier.features.sample_rate_hz)
+
+
+@pytest.mark.parametrize("chunk", [160, 320, 441, 1024, 8000, 12345])
+def test_chunk_size_never_changes_a_result(classifier, clip: np.ndarray, chunk: int) -> None:  # noqa: ANN001
+    whole = StreamProcessor(classifier)
+    expected = comparable(whole.push(clip) + whole.flush())
+    chunked = StreamProcessor(classifier)
+    got = []
+    for start in range(0, len(clip), chunk):
+        got += chunked.push(clip[start : start + chunk])
+    assert comparable(got + chunked.flush()) == expected
+    assert any(r["speech"] for r in expected)
+
+
+def test_streaming_predictions_equal_offline_predictions(classifier, clip: np.ndarray) -> None:  # noqa: ANN001
+    cfg = classifier.features
+    results = StreamProcessor(classifier, RAW).push(clip)
+    frames = offline_features(clip, cfg)
+    starts = list(window_starts(len(frames), cfg))
+    assert len(results) == len(starts)
+    for result, start in zip(results, starts, strict=True):
+        span = slice(start, start + cfg.frames_per_window)
+        window = frames.logmel[span]
+        assert result.speech == is_speech(FrameFeatures(window, frames.level_db[span], frames.voicing[span]), GateConfig())
+        if result.speech:
+            offline = classifier.predict(normalize_window(window))
+            np.testing.assert_allclose([result.probs[x] for x in classifier.labels], offline, atol=1e-6)
+        assert result.t == pytest.approx((start * cfg.hop_length + cfg.window_samples) / cfg.sample_rate_hz, abs=0.011)
+
+
+def _pink(n: int, rng: np.random.Generator) -> np.ndarray:
+    b = [0.049922035, -0.095993537, 0.050612699, -0.004408786]
+    a = [1, -2.494956002, 2.017265875, -0.522189400]
+    return lfilter(b, a, rng.standard_normal(n))
+
+
+@pytest.mark.parametrize("kind", ["digital silence", "quiet room", "white noise", "pink noise", "hum", "noise bursts"])
+def test_silence_and_steady_noise_are_gated(classifier, kind: str, rng: np.random.Generator) -> None:  # noqa: ANN001
+    n = 6 * 16000
+    t = np.arange(n) / 16000
+    signal = {
+        "digital silence": np.zeros(n),
+        "quiet room": 0.0003 * rng.standard_normal(n),
+        "white noise": 0.1 * rng.standard_normal(n),
+        "pink noise": _pink(n, rng) * 0.3 / 3,
+        "hum": 0.2 * np.sin(2 * np.pi * 50 * t) + 0.1 * np.sin(2 * np.pi * 150 * t),
+        "noise bursts": 0.2 * rng.standard_normal(n) * (np.sin(2 * np.pi * 2 * t) > 0.5),
+    }[kind].astype(np.float32)
+    results = StreamProcessor(classifier).push(signal)
+    assert len(results) == 9
+    assert not any(r.speech for r in results)
+    assert all(r.label is None and r.probs is None for r in results)
+
+
+def test_speech_is_not_gated(classifier) -> None:  # noqa: ANN001
+    for path in fixture_clips():
+        processor = StreamProcessor(classifier, RAW)
+        results = processor.push(load_audio(path, 16000)) + processor.flush()
+        assert any(r.speech for r in results), path.name
+
+
+def test_short_clip_is_padded_at_end_of_input(classifier, clip: np.ndarray) -> None:  # noqa: ANN001
+    processor = StreamProcessor(classifier, RAW)
+    loud = int(np.argmax(np.abs(clip)))
+    short = clip[max(0, loud - 8000) : loud + 8000]
+    assert processor.push(short) == []
+    (result,) = processor.flush()
+    assert result.t == pytest.approx(2.0)
+    assert processor.flush() == []
+
+
+def test_smoothing_follows_its_time_constant(classifier, clip: np.ndarray) -> None:  # noqa: ANN001
+    raw = [r for r in StreamProcessor(classifier, RAW).push(clip) if r.speech]
+    smooth = [r for r in StreamProcessor(classifier, ProcessorSettings(smoothing_s=1.0)).push(clip) if r.speech]
+    keep = np.exp(-0.5 / 1.0)
+    labels = classifier.labels
+    expected = np.array([raw[0].probs[x] for x in labels])
+    for r_raw, r_smooth in zip(raw, smooth, strict=True):
+        if r_raw is not raw[0]:
+            expected = keep * expected + (1 - keep) * np.array([r_raw.probs[x] for x in labels])
+        np.testing.assert_allclose([r_smooth.probs[x] for x in labels], expected, atol=1e-5)
+
+
+def test_other_hop_sizes(classifier, clip: np.ndarray) -> None:  # noqa: ANN001
+    results = StreamProcessor(classifier, ProcessorSettings(hop_s=0.25)).push(clip)
+    assert np.allclose(np.diff([r.t for r in results]), 0.25)
+    with pytest.raises(ValueError, match="hop_s"):
+        StreamProcessor(classifier, ProcessorSettings(hop_s=0.123))
