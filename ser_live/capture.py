@@ -80,7 +80,7 @@ class MicrophoneSource:
 
     realtime = True
 
-    def __init__(self, device: str | int | None, model_rate_hz: int) -> None:
+    def __init__(self, device: str | int | None, model_rate_hz: int, device_rate_hz: int | None = None) -> None:
         sd = _sounddevice()
         self.device = resolve_device(device)
         try:
@@ -89,7 +89,7 @@ class MicrophoneSource:
             raise DeviceError(f"no usable input device: {exc}") from exc
         self.name = str(info["name"])
         self.channels = max(1, min(2, int(info["max_input_channels"])))
-        self.sample_rate_hz = self._pick_rate(sd, model_rate_hz, int(info["default_samplerate"]))
+        self.sample_rate_hz = self._pick_rate(sd, model_rate_hz, int(info["default_samplerate"]), device_rate_hz)
         self.ring = _ring_for(self.sample_rate_hz, self.channels)
         self.overflows = 0
         self.error: str | None = None
@@ -97,14 +97,18 @@ class MicrophoneSource:
         self._stopping = False
         self._stream: Any = None
 
-    def _pick_rate(self, sd: Any, model_rate_hz: int, default_hz: int) -> int:
-        for rate in (model_rate_hz, default_hz, *PREFERRED_RATES_HZ):
+    def _pick_rate(self, sd: Any, model_rate_hz: int, default_hz: int, requested_hz: int | None) -> int:
+        """The model's rate if the device does it (no resampling), else one it supports; the
+        worker resamples. A rate the user asked for is used or refused, never replaced."""
+        candidates = (requested_hz,) if requested_hz else (model_rate_hz, default_hz, *PREFERRED_RATES_HZ)
+        for rate in candidates:
             try:
                 sd.check_input_settings(self.device, channels=self.channels, samplerate=rate, dtype="float32")
                 return rate
             except (ValueError, sd.PortAudioError):
                 continue
-        raise DeviceError(f"input device '{self.name}' supports none of the sample rates tried")
+        tried = ", ".join(str(r) for r in dict.fromkeys(candidates))
+        raise DeviceError(f"input device '{self.name}' does not support {tried} Hz")
 
     def _callback(self, indata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
         if status.input_overflow:

@@ -36,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--device", help="input device index or part of its name (default: system default)")
     source.add_argument("--input", type=Path, metavar="FILE", help="replay an audio file instead of a device")
+    parser.add_argument("--device-rate", type=int, metavar="HZ", help="open the device at this sample rate")
     parser.add_argument("--fast", action="store_true", help="with --input: as fast as possible, not real time")
     parser.add_argument("--duration", type=float, metavar="S", help="stop after S seconds of audio")
     parser.add_argument("--out", type=Path, metavar="F", help="write records to F instead of stdout")
@@ -87,7 +88,7 @@ def open_source(args: argparse.Namespace, model_rate_hz: int):  # noqa: ANN201
         return FileSource(args.input, model_rate_hz, fast=args.fast)
     if args.fast:
         raise SerLiveError("--fast only applies to --input FILE")
-    return MicrophoneSource(args.device, model_rate_hz)
+    return MicrophoneSource(args.device, model_rate_hz, args.device_rate)
 
 
 @contextlib.contextmanager

@@ -83,6 +83,8 @@ def test_devices_by_name_and_index(pulse, monkeypatch: pytest.MonkeyPatch) -> No
     assert resolve_device(str(pulse_dev["index"])) == pulse_dev["index"]
     with pytest.raises(DeviceError, match="no input device with index"):
         resolve_device(9999)
+    with pytest.raises(DeviceError, match="does not support 1000000 Hz"):
+        MicrophoneSource("pulse", 16000, device_rate_hz=1_000_000)
     proc = run_cli("--list-devices", env=pulse.client_env)
     assert proc.returncode == 0 and "pulse" in proc.stdout
 
@@ -123,7 +125,8 @@ def _finish(proc: subprocess.Popen[str], reader: threading.Thread) -> str:
 def test_real_capture_reports_speech_then_silence_and_agrees_with_analyze(model_path: Path, pulse) -> None:  # noqa: ANN001
     clip = fixture_clips()[0]
     lines: list[str] = []
-    with _start_headless(model_path, pulse, "--duration", "30", "--smoothing", "0") as proc:
+    # 48 kHz stereo, as USB microphones deliver: the live path mixes down and resamples
+    with _start_headless(model_path, pulse, "--duration", "30", "--smoothing", "0", "--device-rate", "48000") as proc:
         reader = _wait_for_first_record(proc, lines)
         played_from = len(lines)
         pulse.play(clip)
@@ -132,6 +135,7 @@ def test_real_capture_reports_speech_then_silence_and_agrees_with_analyze(model_
         proc.terminate()  # SIGTERM: like a service manager stopping it
         stderr = _finish(proc, reader)
     assert proc.returncode == 130 and "windows:" in stderr, stderr
+    assert "pulse @ 48000 Hz" in stderr
     records = [json.loads(line) for line in lines]
     before, during, after = records[:played_from], records[played_from : played_to + 4], records[played_to + 4 :]
     assert not any(r["speech"] for r in before), "speech reported before anything was played"
