@@ -46,7 +46,8 @@ def test_streaming_predictions_equal_offline_predictions(classifier, clip: np.nd
     for result, start in zip(results, starts, strict=True):
         span = slice(start, start + cfg.frames_per_window)
         window = frames.logmel[span]
-        assert result.speech == is_speech(FrameFeatures(window, frames.level_db[span], frames.voicing[span]), GateConfig())
+        gate_input = FrameFeatures(window, frames.level_db[span], frames.voicing[span])
+        assert result.speech == is_speech(gate_input, GateConfig())
         if result.speech:
             offline = classifier.predict(normalize_window(window))
             np.testing.assert_allclose([result.probs[x] for x in classifier.labels], offline, atol=1e-6)
