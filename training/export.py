@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-import tempfile
+import contextlib
+import os
+import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -41,7 +44,28 @@ def to_tflite(model, representative: np.ndarray | None) -> bytes:
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.inference_input_type = tf.int8
         converter.inference_output_type = tf.int8
-    return converter.convert()
+    with _quiet(), warnings.catch_warnings():
+        # TF's converter warns about input statistics even when a representative dataset is given
+        warnings.filterwarnings("ignore", message="Statistics for quantized inputs")
+        return converter.convert()
+
+
+@contextlib.contextmanager
+def _quiet():
+    """The converter prints pages of SavedModel details straight to fd 1/2; keep the CLI readable."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with open(os.devnull, "w") as null:
+        os.dup2(null.fileno(), 1)
+        os.dup2(null.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
 
 
 def tensor_quant(tflite_path: Path) -> tuple[QuantParams, QuantParams]:
@@ -62,9 +86,8 @@ def export(model, representative: np.ndarray, out_stem: Path, cfg: FeatureConfig
     name = out_stem.name
     int8_path = out_stem.with_name(name + ".tflite")
     float_path = out_stem.with_name(name + ".float.tflite")
-    with tempfile.TemporaryDirectory():
-        int8_path.write_bytes(to_tflite(model, representative))
-        float_path.write_bytes(to_tflite(model, None))
+    int8_path.write_bytes(to_tflite(model, representative))
+    float_path.write_bytes(to_tflite(model, None))
     in_q, out_q = tensor_quant(int8_path)
     full_card = {
         "licence": LICENCE,

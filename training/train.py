@@ -75,6 +75,9 @@ def train_model(bank: Bank, clip_ids: np.ndarray, clip_labels: np.ndarray, cfg: 
     import keras
 
     keras.utils.set_random_seed(recipe.seed)
+    import tensorflow as tf
+
+    tf.config.experimental.enable_op_determinism()
     rng = np.random.default_rng(recipe.seed)
     by_clip: dict[int, list[int]] = {}
     for item, (ci, copy) in enumerate(zip(bank.item_clip, bank.item_copy)):

@@ -1,0 +1,182 @@
+"""Training-side data handling: corpus name parsers, label mapping, speaker splits, bad input.
+
+No TensorFlow here; the tiny real training run lives in test_training_run.py.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ser_live.config import EMOTIONS, FeatureConfig
+from training import TrainingError
+from training.datasets import discover, parse_name, speaker_folds, split_by_speaker
+from training.pipeline import load_dataset
+
+REPO = Path(__file__).resolve().parent.parent
+FIXTURES = REPO / "tests" / "fixtures"
+
+# (relative path, expected corpus, expected emotion, expected speaker)
+NAMED = [
+    ("ravdess/Actor_07/03-01-05-02-01-02-07.wav", "ravdess", "angry", "ravdess:07"),
+    ("ravdess/Actor_08/03-01-08-01-02-01-08.flac", "ravdess", "surprised", "ravdess:08"),
+    ("ravdess/Actor_09/03-02-04-01-01-01-09.wav", "ravdess", "sad", "ravdess:09"),  # song channel
+    ("tess/OAF_angry/OAF_back_angry.wav", "tess", "angry", "tess:OAF"),
+    ("tess/YAF_pleasant_surprised/YAF_bite_ps.wav", "tess", "surprised", "tess:YAF"),
+    ("tess/YAF_neutral/YAF_chair_neutral.wav", "tess", "neutral", "tess:YAF"),
+    ("tess/OAF_Fear/OAF_dog_fear.wav", "tess", "fearful", "tess:OAF"),
+    ("cremad/1001_DFA_ANG_XX.wav", "cremad", "angry", "cremad:1001"),
+    ("cremad/1091_IEO_HAP_HI.wav", "cremad", "happy", "cremad:1091"),
+    ("cremad/1002_TIE_DIS_LO.wav", "cremad", "disgust", "cremad:1002"),
+    ("savee/DC_a01.wav", "savee", "angry", "savee:DC"),
+    ("savee/JK_su15.wav", "savee", "surprised", "savee:JK"),
+    ("savee/AudioData/KL/sa03.wav", "savee", "sad", "savee:KL"),
+    ("savee/AudioData/JE/n30.wav", "savee", "neutral", "savee:JE"),
+    ("emodb/wav/03a01Fa.wav", "emodb", "happy", "emodb:03"),
+    ("emodb/wav/16b10Wb.wav", "emodb", "angry", "emodb:16"),
+    ("emodb/wav/08a02Ab.wav", "emodb", "fearful", "emodb:08"),
+]
+
+
+def write_tone(path: Path, rate: int = 22050, channels: int = 1, seconds: float = 0.25) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    t = np.arange(int(rate * seconds)) / rate
+    tone = 0.1 * np.sin(2 * np.pi * 220 * t)
+    data = np.stack([tone] * channels, axis=1) if channels > 1 else tone
+    soundfile.write(path, data, rate)
+
+
+@pytest.mark.parametrize(("rel", "corpus", "emotion", "speaker"), NAMED)
+def test_each_naming_scheme_is_recognized(tmp_path: Path, rel: str, corpus: str, emotion: str, speaker: str) -> None:
+    write_tone(tmp_path / rel)
+    clips, summary = discover([tmp_path])
+    assert len(clips) == 1 and summary.clips == 1
+    (clip,) = clips
+    assert (clip.corpus, clip.label, clip.speaker) == (corpus, emotion, speaker)
+
+
+def test_all_schemes_together_and_unrecognized_names_are_counted(tmp_path: Path) -> None:
+    for rel, *_ in NAMED:
+        write_tone(tmp_path / rel)
+    write_tone(tmp_path / "misc" / "holiday-recording.wav")
+    clips, summary = discover([tmp_path])
+    assert sorted((c.corpus, c.label, c.speaker) for c in clips) == sorted(tuple(n[1:]) for n in NAMED)
+    assert [p.name for p in summary.unrecognized] == ["holiday-recording.wav"]
+    assert all(c.label in EMOTIONS for c in clips)
+
+
+def test_manifest_with_paths_labels_and_speakers(tmp_path: Path) -> None:
+    write_tone(tmp_path / "a" / "one.ogg", rate=48000, channels=2)
+    write_tone(tmp_path / "b" / "two.wav", rate=8000)
+    (tmp_path / "manifest.csv").write_text("path,label,speaker\na/one.ogg,Anger,spk1\nb/two.wav,happiness,spk2\n")
+    clips, _ = discover([tmp_path])
+    assert [(c.path.name, c.label, c.speaker) for c in clips] == [
+        ("one.ogg", "angry", "manifest:" + tmp_path.name + ":spk1"),
+        ("two.wav", "happy", "manifest:" + tmp_path.name + ":spk2"),
+    ]
+    # any rate, stereo or mono, WAV/OGG: all decode to float32 mono at the feature rate
+    kept, audio, summary = load_dataset([str(tmp_path)], FeatureConfig(), log=lambda *_: None)
+    assert len(kept) == 2 and all(a.ndim == 1 and a.dtype == np.float32 for a in audio)
+
+
+def test_unknown_label_is_a_one_line_error_unless_dropped(tmp_path: Path) -> None:
+    write_tone(tmp_path / "emodb" / "03a01La.wav")  # L = boredom, not one of our emotions
+    write_tone(tmp_path / "emodb" / "03a01Wa.wav")
+    with pytest.raises(TrainingError, match="boredom") as info:
+        discover([tmp_path])
+    assert "\n" not in str(info.value)
+    clips, summary = discover([tmp_path], drop_labels=("boredom",))
+    assert [c.label for c in clips] == ["angry"] and summary.dropped["boredom"] == 1
+
+
+def test_manifest_unknown_label_and_missing_column(tmp_path: Path) -> None:
+    write_tone(tmp_path / "x.wav")
+    (tmp_path / "manifest.csv").write_text("path,label,speaker\nx.wav,contempt,s1\n")
+    with pytest.raises(TrainingError, match="contempt"):
+        discover([tmp_path])
+    (tmp_path / "manifest.csv").write_text("path,label\nx.wav,angry\n")
+    with pytest.raises(TrainingError, match="speaker"):
+        discover([tmp_path])
+
+
+def test_folder_without_recognizable_audio(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("nothing here")
+    write_tone(tmp_path / "random_name.wav")
+    with pytest.raises(TrainingError, match="no recognizable audio"):
+        discover([tmp_path])
+    with pytest.raises(TrainingError, match="not found"):
+        discover([tmp_path / "missing"])
+
+
+def test_corrupt_and_empty_files_are_skipped_and_counted(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    good = sorted((FIXTURES / "ravdess" / "Actor_01").glob("*.flac"))[:2]
+    folder = tmp_path / "Actor_03"
+    folder.mkdir()
+    for src in good:
+        (folder / src.name.replace("-01.flac", "-03.flac")).write_bytes(src.read_bytes())
+    (folder / "03-01-05-01-01-01-03.wav").write_bytes(b"RIFF\x00\x00garbage that is not audio")
+    (folder / "03-01-06-01-01-01-03.flac").write_bytes(b"")
+    lines: list[str] = []
+    clips, audio, summary = load_dataset([str(tmp_path)], FeatureConfig(), log=lines.append)
+    assert len(clips) == 2 and len(audio) == 2
+    assert len(summary.unreadable) == 2
+    assert any("unreadable files skipped: 2" in line for line in lines)
+    assert capsys.readouterr().err.count("warning: skipped") == 2
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "training", *args], capture_output=True, text=True, cwd=REPO,
+                          timeout=120)
+
+
+def test_cli_user_mistakes_end_in_one_line(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    write_tone(tmp_path / "labels" / "x.wav")
+    (tmp_path / "labels" / "manifest.csv").write_text("path,label,speaker\nx.wav,bored,s\n")
+    for args in (
+        ["train", "--data", str(tmp_path / "empty"), "--out", str(tmp_path / "m")],
+        ["cv", "--data", str(tmp_path / "labels")],
+        ["evaluate", "--data", str(FIXTURES), "--model", str(tmp_path / "none.tflite")],
+    ):
+        result = _cli(*args, "--cache", "")
+        assert result.returncode == 2, result.stderr
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+        assert "Traceback" not in result.stderr
+
+
+speaker_ids = st.lists(st.sampled_from([f"c{c}:{s}" for c in range(2) for s in range(12)]), min_size=2, max_size=60)
+
+
+@settings(max_examples=150, deadline=None)
+@given(speakers=speaker_ids, n_folds=st.integers(2, 8))
+def test_speaker_split_never_puts_a_speaker_on_both_sides(speakers: list[str], n_folds: int) -> None:
+    unique = set(speakers)
+    if n_folds > len(unique):
+        with pytest.raises(TrainingError):
+            speaker_folds(speakers, n_folds)
+        return
+    folds = speaker_folds(speakers, n_folds)
+    assert sorted(s for f in folds for s in f) == sorted(unique)  # every speaker in exactly one fold
+    assert all(folds)
+    sizes = [len(f) for f in folds]
+    assert max(sizes) - min(sizes) <= 1
+    from training.datasets import Clip
+
+    clips = [Clip(Path(f"{i}.wav"), "angry", s, "x") for i, s in enumerate(speakers)]
+    for held in folds:
+        train, test = split_by_speaker(clips, set(held))
+        assert len(train) + len(test) == len(clips)
+        assert not {c.speaker for c in train} & {c.speaker for c in test}
+
+
+def test_parse_name_rejects_near_misses() -> None:
+    for name in ("03-01-05-02-01-02.wav", "1001_DFA_ANG.wav", "XX_a01.wav", "3a01Fa.wav", "OAF_back.wav"):
+        assert parse_name(Path(name)) is None, name

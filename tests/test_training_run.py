@@ -1,0 +1,66 @@
+"""A tiny real training run: fixture clips, one epoch, int8 export, loaded by the app's classifier."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("tensorflow")
+
+from ser_live.config import EMOTIONS, FeatureConfig  # noqa: E402
+from ser_live.features import normalize_window, offline_features  # noqa: E402
+from ser_live.model import EmotionClassifier  # noqa: E402
+from training.pipeline import evaluate_command, train_command  # noqa: E402
+from training.train import Recipe  # noqa: E402
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "ravdess"
+
+pytestmark = pytest.mark.training
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("model") / "tiny"
+    recipe = Recipe(epochs=1, copies=1, crops_per_clip=1, batch_size=8, widths=(4, 8, 8, 8), seed=3, threads=2)
+    train_command([str(FIXTURES)], out, FeatureConfig(), recipe, actors="1-2", cache_dir=None, log=lambda *_: None)
+    return out.with_name("tiny.tflite")
+
+
+def test_export_loads_through_the_app_classifier_and_predicts(tiny_model: Path) -> None:
+    clf = EmotionClassifier(tiny_model)
+    assert clf.labels == EMOTIONS
+    assert clf.features == FeatureConfig()
+    meta = json.loads(tiny_model.with_suffix(".json").read_text())
+    assert meta["input"]["dtype"] == "int8" and meta["input"]["shape"] == [1, 197, 64, 1]
+    assert meta["card"]["licence"].startswith("CC BY-NC-SA 4.0") and "e0196391" in meta["card"]["citation"]
+    assert meta["card"]["int8_size_bytes"] == tiny_model.stat().st_size
+    from ser_live.audio_io import load_audio
+
+    audio = load_audio(sorted(FIXTURES.rglob("*.flac"))[0], 16000)
+    window = normalize_window(offline_features(audio, clf.features).logmel[: clf.features.frames_per_window])
+    probs = clf.predict(window)
+    assert probs.shape == (len(EMOTIONS),) and np.isclose(probs.sum(), 1.0, atol=1e-3)
+
+
+def test_evaluate_reports_clip_window_and_agreement(tiny_model: Path, tmp_path: Path) -> None:
+    res = evaluate_command([str(FIXTURES)], tiny_model, report_dir=tmp_path / "report", log=lambda *_: None)
+    assert res.clip["n"] == 16
+    assert 0.0 <= res.clip["accuracy"] <= 1.0 and 0.0 <= res.window["uar"] <= 1.0
+    assert res.agreement is not None and 0.0 <= res.agreement <= 1.0
+    for name in ("metrics.json", "report.txt", "confusion_clip.png", "confusion_window.png"):
+        assert (tmp_path / "report" / name).stat().st_size > 0
+
+
+def test_metadata_that_does_not_match_the_tensors_is_refused(tiny_model: Path, tmp_path: Path) -> None:
+    from ser_live.errors import ModelError
+
+    bad = tmp_path / "bad.tflite"
+    bad.write_bytes(tiny_model.read_bytes())
+    meta = json.loads(tiny_model.with_suffix(".json").read_text())
+    meta["features"]["n_mels"] = 40
+    bad.with_suffix(".json").write_text(json.dumps(meta))
+    with pytest.raises(ModelError, match="does not match"):
+        EmotionClassifier(bad)
