@@ -1,0 +1,77 @@
+"""The worker thread: pacing by samples, skipping ahead when behind, counting what was lost."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ser_live.audio_io import load_audio
+from ser_live.capture import FileSource
+from ser_live.engine import Engine
+from ser_live.processor import StreamProcessor
+from ser_live.ringbuffer import RingBuffer
+from tests.conftest import fixture_clips
+
+
+class BacklogSource:
+    """A source whose audio is all in the ring before the worker starts: a worker that stalled."""
+
+    channels = 1
+    overflows = 0
+    input_latency_s = 0.0
+    error = None
+    name = "backlog"
+
+    def __init__(self, audio: np.ndarray, rate_hz: int, capacity: int, realtime: bool) -> None:
+        self.sample_rate_hz = rate_hz
+        self.realtime = realtime
+        self.ring = RingBuffer(capacity, 1)
+        self.ring.write(audio[:, None])
+        self.ring.close()
+
+    def start(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+    def describe(self) -> str:
+        return self.name
+
+
+def speech(seconds: float) -> np.ndarray:
+    clips = np.concatenate([load_audio(p, 16000) for p in fixture_clips()[:4]])
+    return clips[: round(seconds * 16000)]
+
+
+def test_a_stalled_realtime_worker_jumps_to_the_newest_window(classifier) -> None:  # noqa: ANN001
+    audio = speech(6.0)
+    engine = Engine(BacklogSource(audio, 16000, 16000 * 10, realtime=True), StreamProcessor(classifier))
+    results = []
+    engine.sinks.append(results.append)
+    stats = engine.run()
+    assert stats.skipped_hops == 8  # 6 s waiting, one 2 s window kept: 4 s = 8 hops skipped
+    assert [r.t for r in results] == [6.0]  # stream time stays true to the audio
+    assert stats.windows == 1 and stats.dropped_frames == 0
+    assert engine.latest.get_nowait() is results[-1]
+
+
+def test_frames_overwritten_before_reading_are_counted_as_dropped(classifier) -> None:  # noqa: ANN001
+    audio = speech(6.0)
+    engine = Engine(BacklogSource(audio, 16000, 16000 * 4, realtime=False), StreamProcessor(classifier))
+    stats = engine.run()
+    assert stats.dropped_frames == 2 * 16000
+    assert stats.windows == 5  # 4 s left: windows ending at 4.0 ... 6.0 s of stream time
+
+
+def test_file_replay_processes_every_window_and_keeps_recent_audio(classifier) -> None:  # noqa: ANN001
+    clip = fixture_clips()[0]
+    source = FileSource(clip, 16000, fast=True)
+    engine = Engine(source, StreamProcessor(classifier))
+    results = []
+    engine.sinks.append(results.append)
+    stats = engine.run()
+    audio = load_audio(clip, 16000)
+    assert stats.windows == len(results) == (len(audio) - 32000) // 8000 + 1
+    assert stats.dropped_frames == stats.skipped_hops == 0
+    tail = engine.recent_audio()
+    np.testing.assert_array_equal(tail[-len(audio) :], audio[-len(tail) :])
