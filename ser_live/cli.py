@@ -13,12 +13,16 @@ import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from ser_live import __version__
 from ser_live.errors import AudioFileError, SerLiveError
 from ser_live.gate import GateConfig
-from ser_live.processor import DEFAULT_SMOOTHING_S, ProcessorSettings
+from ser_live.model import EmotionClassifier
+from ser_live.processor import DEFAULT_SMOOTHING_S, ProcessorSettings, StreamProcessor
+
+if TYPE_CHECKING:
+    from ser_live.capture import FileSource, MicrophoneSource
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
@@ -66,22 +70,20 @@ def settings_from(args: argparse.Namespace) -> ProcessorSettings:
     return ProcessorSettings(hop_s=args.hop, smoothing_s=args.smoothing, gate=GateConfig(min_level_db=args.gate_db))
 
 
-def load_classifier(args: argparse.Namespace):  # noqa: ANN201  (EmotionClassifier, imported lazily)
-    from ser_live.model import EmotionClassifier
-
+def load_classifier(args: argparse.Namespace) -> EmotionClassifier:
+    """The model named with --model, or the shipped one."""
     return EmotionClassifier(args.model)
 
 
-def make_processor(args: argparse.Namespace, settings: ProcessorSettings | None = None):  # noqa: ANN201
-    from ser_live.processor import StreamProcessor
-
+def make_processor(args: argparse.Namespace, settings: ProcessorSettings | None = None) -> StreamProcessor:
     try:
         return StreamProcessor(load_classifier(args), settings or settings_from(args))
     except ValueError as exc:  # a hop the model's framing cannot produce
         raise SerLiveError(str(exc)) from exc
 
 
-def open_source(args: argparse.Namespace, model_rate_hz: int):  # noqa: ANN201
+def open_source(args: argparse.Namespace, model_rate_hz: int) -> FileSource | MicrophoneSource:
+    """The file given with --input, else the input device (opened at a rate it supports)."""
     from ser_live.capture import FileSource, MicrophoneSource
 
     if args.input is not None:
