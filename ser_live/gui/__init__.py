@@ -1,0 +1,15 @@
+"""The desktop app (PyQt6 + pyqtgraph). The only package of ser-live that imports Qt.
+
+Modules:
+- ``session``: the live pipeline as the window drives it (engine, results queue, recording);
+  no Qt, so it runs and is tested without a display;
+- ``plots``: the waveform, level meter, rolling probabilities and legend widgets;
+- ``window``: the main window, its controls, menus, shortcuts and settings;
+- ``app``: ``run_app(args)``, called by the ``ser-live`` command: display check, QApplication,
+  and the ``--screenshot`` mode.
+
+Thread roles: the engine's worker thread hands every result to a sink that only appends to a
+thread-safe deque (and, while recording, writes the WAV and CSV); the GUI thread drains that
+deque and peeks at the newest audio on a 30 ms QTimer. Only the GUI thread touches widgets,
+and it never waits on audio or on the model.
+"""

@@ -1,0 +1,159 @@
+"""``run_app(args)``: the desktop app as the ``ser-live`` command starts it.
+
+Without a display it exits at once with one line pointing to ``--headless`` (checked before
+Qt is touched, because Qt aborts the process when it cannot connect). With ``--screenshot``
+it replays ``--input``, saves a grab of the real window, prints a one-line JSON summary on
+stdout and exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import ctypes.util
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from ser_live.errors import SerLiveError
+
+APP_NAME = "ser-live"
+SCREENSHOT_SIZE = (1200, 760)
+SCREENSHOT_GRACE_S = 30.0  # beyond the clip's length: give up waiting and grab anyway
+NO_DISPLAY = "no display to open a window on (DISPLAY is not set); run without one using --headless"
+
+
+def display_problem(env: dict[str, str] | None = None) -> str | None:
+    """Why no window can open here, or None. Only decides on Linux/BSD, where X11/Wayland apply."""
+    env = dict(os.environ if env is None else env)
+    if not sys.platform.startswith(("linux", "freebsd", "openbsd", "netbsd")):
+        return None
+    if env.get("QT_QPA_PLATFORM"):
+        return None  # offscreen, vnc, ...: the user chose a platform
+    if env.get("WAYLAND_DISPLAY"):
+        return None
+    display = env.get("DISPLAY")
+    if not display:
+        return NO_DISPLAY
+    if not _x_display_reachable(display):
+        return f"cannot connect to the X display {display}; run without a window using --headless"
+    return None
+
+
+def _x_display_reachable(display: str) -> bool:
+    """Try an X connection with libxcb (what Qt's xcb platform uses); unknown counts as reachable."""
+    name = ctypes.util.find_library("xcb")
+    if name is None:
+        return True
+    try:
+        xcb = ctypes.CDLL(name)
+        xcb.xcb_connect.restype = ctypes.c_void_p
+        xcb.xcb_connect.argtypes = [ctypes.c_char_p, ctypes.c_void_p]
+        xcb.xcb_connection_has_error.argtypes = [ctypes.c_void_p]
+        xcb.xcb_disconnect.argtypes = [ctypes.c_void_p]
+        conn = xcb.xcb_connect(display.encode(), None)
+        ok = xcb.xcb_connection_has_error(conn) == 0
+        xcb.xcb_disconnect(conn)
+        return ok
+    except (OSError, AttributeError):
+        return True
+
+
+def run_app(args: argparse.Namespace) -> int:
+    problem = display_problem()
+    if problem:
+        raise SerLiveError(problem)
+    if args.screenshot is not None and args.input is None:
+        raise SerLiveError("--screenshot needs --input FILE (the clip to replay before the screenshot)")
+    if args.fast and args.input is None:
+        raise SerLiveError("--fast only applies to --input FILE")
+
+    from ser_live.cli import load_classifier, open_source, settings_from
+
+    settings = settings_from(args)
+    classifier = load_classifier(args)  # a bad model ends here, in one line, before any window
+
+    from PyQt6 import QtCore, QtWidgets
+
+    from ser_live.gui.session import LiveSession
+    from ser_live.gui.window import MainWindow
+
+    QtCore.QCoreApplication.setOrganizationName(APP_NAME)
+    QtCore.QCoreApplication.setApplicationName(APP_NAME)
+    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([sys.argv[0]])
+    assert isinstance(app, QtWidgets.QApplication)
+    app.setStyle("Fusion")
+    screenshot = args.screenshot is not None
+    session = LiveSession(classifier, settings)
+    source = open_source(args, session.processor.cfg.sample_rate_hz) if args.input is not None else None
+    window = MainWindow(session, QtCore.QSettings(), device=args.device, restore=not screenshot,
+                        restore_smoothing=not _given("--smoothing"))
+    if screenshot:
+        window.resize(*SCREENSHOT_SIZE)
+    window.show()
+    if source is not None:
+        print(f"ser-live: {source.describe()}, model {classifier.metadata.name}", file=sys.stderr, flush=True)
+        window.start_source(source, args.duration)
+    else:
+        window.start_microphone(args.device)
+    if screenshot:
+        return _screenshot_run(app, window, args.screenshot, args.duration)
+    return app.exec()
+
+
+def _given(flag: str) -> bool:
+    return any(a == flag or a.startswith(flag + "=") for a in sys.argv[1:])
+
+
+def _screenshot_run(app: Any, window: Any, path: Path, duration_s: float | None) -> int:
+    """Let the replay run to its end (or the duration), then grab the window and quit."""
+    from PyQt6 import QtCore
+
+    started = time.monotonic()
+    cpu_started = time.process_time()
+    deadline_s = (duration_s or 600.0) + SCREENSHOT_GRACE_S
+    outcome: dict[str, Any] = {}
+
+    def finish() -> None:
+        if outcome:
+            return
+        window.tick()  # draw the last results before the grab
+        wall_s = time.monotonic() - started
+        outcome["cpu_s"] = time.process_time() - cpu_started
+        outcome["wall_s"] = wall_s
+        outcome["saved"] = window.grab().save(str(path), "PNG")
+        app.quit()
+
+    def check() -> None:
+        if not window.session.running or time.monotonic() - started > deadline_s:
+            # one more timer round so the final results and waveform are painted
+            QtCore.QTimer.singleShot(2 * window.timer.interval(), finish)
+            poll.stop()
+
+    poll = QtCore.QTimer(window)
+    poll.setInterval(100)
+    poll.timeout.connect(check)
+    poll.start()
+    app.exec()
+    fps = window.paint_counter.per_second()
+    result = window.last_result
+    summary = {
+        "screenshot": str(path),
+        "saved": bool(outcome.get("saved")),
+        "label": window.emotion_label.text(),
+        "confidence": None if result is None else result.confidence,
+        "windows": window.session.stats.windows,
+        "speech_windows": window.session.stats.speech_windows,
+        "fps_per_second": fps,
+        "cpu_s": round(outcome.get("cpu_s", 0.0), 3),
+        "wall_s": round(outcome.get("wall_s", 0.0), 3),
+        "regions": window.regions(),
+    }
+    window.close()
+    print(json.dumps(summary), flush=True)
+    if not summary["saved"]:
+        raise SerLiveError(f"could not write the screenshot {path}")
+    return 0

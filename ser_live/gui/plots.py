@@ -1,0 +1,290 @@
+"""The plots and meters of the main window.
+
+Every plot is made once with fixed-size arrays; updates only ``setData`` on them (views of
+preallocated buffers), so nothing grows however long the app runs.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyqtgraph as pg
+from PyQt6 import QtCore, QtGui, QtWidgets
+
+from ser_live.processor import WindowResult
+
+WAVEFORM_BINS = 800  # min/max pairs across the waveform plot: about one per pixel column
+HISTORY_S = 30.0
+LEVEL_FLOOR_DB = -60.0
+LEVEL_WARN_DB = -12.0
+LEVEL_CLIP_DB = -3.0
+PEAK_HOLD_S = 1.5
+WAVEFORM_MIN_RANGE = 0.02  # the waveform's vertical scale never zooms in further than +-0.02
+WAVEFORM_RESCALE_FACTOR = 1.6  # rescale only when the signal's peak moves this much (no jitter)
+SILENCE_BRUSH = (150, 150, 150, 55)
+BACKGROUND = "w"
+FOREGROUND = (60, 60, 60)
+
+# One colour per emotion, chosen to stay apart on a white background; other labels take a
+# categorical palette in order.
+EMOTION_COLOURS: dict[str, tuple[int, int, int]] = {
+    "neutral": (127, 127, 127),
+    "calm": (23, 170, 190),
+    "happy": (240, 160, 0),
+    "sad": (31, 100, 200),
+    "angry": (214, 39, 40),
+    "fearful": (148, 103, 189),
+    "disgust": (44, 160, 44),
+    "surprised": (227, 100, 190),
+}
+_FALLBACK = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
+             (140, 86, 75), (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207)]
+
+
+def emotion_colours(labels: tuple[str, ...]) -> dict[str, tuple[int, int, int]]:
+    colours = {}
+    spare = iter(c for c in _FALLBACK if c not in EMOTION_COLOURS.values())
+    for i, label in enumerate(labels):
+        colours[label] = EMOTION_COLOURS.get(label.lower()) or next(spare, _FALLBACK[i % len(_FALLBACK)])
+    return colours
+
+
+def configure_pyqtgraph() -> None:
+    pg.setConfigOptions(antialias=False, background=BACKGROUND, foreground=FOREGROUND)
+
+
+def _static_plot(widget: pg.PlotWidget, grid: bool) -> pg.PlotItem:
+    """A plot that only displays: no mouse zoom, no context menu, no autorange.
+
+    A grid is drawn by the axes across the whole view, so every redraw of a curve repaints
+    the axes too: plots redrawn at the frame rate go without one.
+    """
+    item = widget.getPlotItem()
+    item.setMouseEnabled(x=False, y=False)
+    item.setMenuEnabled(False)
+    item.hideButtons()
+    item.disableAutoRange()
+    item.setClipToView(True)
+    if grid:
+        item.showGrid(x=True, y=True, alpha=0.15)
+    return item
+
+
+class WaveformPlot(pg.PlotWidget):
+    """The last seconds of audio as a min/max envelope (one pair per bin), newest on the right."""
+
+    def __init__(self, seconds: float, sample_rate_hz: int, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.seconds = seconds
+        self.sample_rate_hz = sample_rate_hz
+        item = _static_plot(self, grid=False)
+        item.setLabel("bottom", "time (s, 0 = now)")
+        item.setXRange(-seconds, 0, padding=0)
+        self._range = 1.0
+        item.setYRange(-self._range, self._range, padding=0.05)
+        item.getAxis("left").setWidth(48)
+        edges = np.linspace(-seconds, 0, WAVEFORM_BINS, dtype=np.float64)
+        self._x = np.repeat(edges, 2)
+        self._y = np.zeros(2 * WAVEFORM_BINS, dtype=np.float32)
+        self._bin_min = np.zeros(WAVEFORM_BINS, dtype=np.float32)
+        self._bin_max = np.zeros(WAVEFORM_BINS, dtype=np.float32)
+        self.curve = item.plot(self._x, self._y, pen=pg.mkPen((40, 90, 160), width=1), skipFiniteCheck=True)
+
+    def show_audio(self, audio: np.ndarray) -> None:
+        """Draw ``audio`` (the newest ``seconds`` at the model's rate, oldest first)."""
+        per_bin = len(audio) // WAVEFORM_BINS
+        if per_bin == 0:
+            return
+        bins = audio[len(audio) - per_bin * WAVEFORM_BINS :].reshape(WAVEFORM_BINS, per_bin)
+        np.min(bins, axis=1, out=self._bin_min)
+        np.max(bins, axis=1, out=self._bin_max)
+        self._y[0::2] = self._bin_min
+        self._y[1::2] = self._bin_max
+        self.curve.setData(self._x, self._y, skipFiniteCheck=True)
+        self._autoscale(max(float(self._bin_max.max()), -float(self._bin_min.min())))
+
+    def _autoscale(self, peak: float) -> None:
+        target = min(1.0, max(WAVEFORM_MIN_RANGE, peak * 1.2))
+        if target > self._range or target * WAVEFORM_RESCALE_FACTOR < self._range:
+            self._range = min(1.0, target * (WAVEFORM_RESCALE_FACTOR ** 0.5))
+            self.getPlotItem().setYRange(-self._range, self._range, padding=0.05)
+
+    def waveform_data(self) -> tuple[np.ndarray, np.ndarray]:
+        return self._x, self._y
+
+
+class ProbabilityPlot(pg.PlotWidget):
+    """Rolling probabilities of every emotion over the last ``HISTORY_S`` seconds.
+
+    Silent windows have no probabilities: the curves break there (NaN, drawn with
+    ``connect="finite"``) and a grey band shades the silence.
+    """
+
+    def __init__(
+        self,
+        labels: tuple[str, ...],
+        hop_s: float,
+        history_s: float = HISTORY_S,
+        parent: QtWidgets.QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.labels = labels
+        self.hop_s = hop_s
+        self.history_s = history_s
+        self.capacity = math.ceil(history_s / hop_s) + 1
+        self.count = 0  # filled slots, at the end of the arrays
+        self._t = np.zeros(self.capacity, dtype=np.float64)
+        self._probs = np.full((len(labels), self.capacity), np.nan, dtype=np.float32)
+        self._silent = np.zeros(self.capacity, dtype=np.float32)
+        self._x = np.zeros(self.capacity, dtype=np.float64)
+        self._edges = np.zeros(self.capacity + 1, dtype=np.float64)
+        self._shade = np.zeros(self.capacity, dtype=np.float32)
+        item = _static_plot(self, grid=True)
+        item.setLabel("left", "probability")
+        item.setLabel("bottom", "time (s, 0 = now)")
+        item.setXRange(-history_s, 0, padding=0)
+        item.setYRange(0, 1, padding=0.02)
+        item.getAxis("left").setWidth(48)
+        self.colours = emotion_colours(labels)
+        # Curves hold NaN for silence, so the finite check must run (it is 121 points).
+        self.silence = pg.PlotCurveItem(
+            x=np.array([-1.0, 0.0]), y=np.zeros(1), stepMode="center", fillLevel=0,
+            brush=pg.mkBrush(*SILENCE_BRUSH), pen=pg.mkPen(None),
+        )
+        item.addItem(self.silence)
+        self.curves = {
+            label: item.plot(pen=pg.mkPen(self.colours[label], width=2), connect="finite", name=label)
+            for label in labels
+        }
+
+    def clear_history(self) -> None:
+        self.count = 0
+        self._probs.fill(np.nan)
+        self._silent.fill(0)
+        for curve in self.curves.values():
+            curve.setData([], [])
+        self.silence.setData(x=np.array([-1.0, 0.0]), y=np.zeros(1))
+
+    def add_results(self, results: list[WindowResult]) -> None:
+        """Append results (oldest first) and redraw once."""
+        if not results:
+            return
+        for result in results[-self.capacity :]:
+            self._t[:-1] = self._t[1:]
+            self._probs[:, :-1] = self._probs[:, 1:]
+            self._silent[:-1] = self._silent[1:]
+            self._t[-1] = result.t
+            if result.probs is None:
+                self._probs[:, -1] = np.nan
+                self._silent[-1] = 1.0
+            else:
+                self._probs[:, -1] = [result.probs.get(label, np.nan) for label in self.labels]
+                self._silent[-1] = 0.0
+            self.count = min(self.capacity, self.count + 1)
+        self._redraw()
+
+    def _redraw(self) -> None:
+        n = self.count
+        np.subtract(self._t, self._t[-1], out=self._x)
+        x = self._x[-n:]
+        for i, label in enumerate(self.labels):
+            self.curves[label].setData(x, self._probs[i, -n:])
+        # Shade from the last point before a silence to the first after it: exactly where
+        # the curves break. Bar j spans [x_j, x_j+1]; the last one reaches past "now".
+        edges = self._edges[-(n + 1) :]
+        edges[:-1] = x
+        edges[-1] = x[-1] + self.hop_s
+        shade = self._shade[-n:]
+        silent = self._silent[-n:]
+        np.maximum(silent[:-1], silent[1:], out=shade[:-1])
+        shade[-1] = silent[-1]
+        self.silence.setData(x=edges, y=shade)
+
+    def series(self, label: str) -> tuple[np.ndarray, np.ndarray]:
+        """(seconds before the newest result, probability) for the slots filled so far."""
+        i = self.labels.index(label)
+        return self._x[-self.count :].copy(), self._probs[i, -self.count :].copy()
+
+    def silence_mask(self) -> np.ndarray:
+        return self._silent[-self.count :] > 0
+
+
+class LevelMeter(QtWidgets.QWidget):
+    """Input level in dBFS: a bar (green, amber near clipping, red at it) with a peak hold."""
+
+    def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.level_db = LEVEL_FLOOR_DB
+        self.peak_db = LEVEL_FLOOR_DB
+        self._peak_age_s = 0.0
+        self.setMinimumHeight(18)
+        self.setMaximumHeight(22)
+        self.setSizePolicy(QtWidgets.QSizePolicy.Policy.Expanding, QtWidgets.QSizePolicy.Policy.Fixed)
+        self.setToolTip("input level, dBFS")
+
+    def set_level(self, level_db: float, elapsed_s: float) -> None:
+        level_db = max(LEVEL_FLOOR_DB, min(0.0, level_db))
+        self._peak_age_s += elapsed_s
+        peak = self.peak_db
+        if level_db >= self.peak_db or self._peak_age_s > PEAK_HOLD_S:
+            peak, self._peak_age_s = level_db, 0.0
+        if abs(level_db - self.level_db) >= 0.5 or peak != self.peak_db:
+            self.level_db, self.peak_db = level_db, peak
+            self.update()
+
+    def _x_of(self, db: float, width: int) -> int:
+        return round((db - LEVEL_FLOOR_DB) / -LEVEL_FLOOR_DB * width)
+
+    def paintEvent(self, event: QtGui.QPaintEvent | None) -> None:  # noqa: N802 (Qt's name)
+        painter = QtGui.QPainter(self)
+        rect = self.rect().adjusted(0, 0, -1, -1)
+        painter.fillRect(rect, QtGui.QColor(235, 235, 235))
+        width = rect.width()
+        fill = self._x_of(self.level_db, width)
+        warn, clip = self._x_of(LEVEL_WARN_DB, width), self._x_of(LEVEL_CLIP_DB, width)
+        painter.fillRect(0, 0, min(fill, warn), rect.height() + 1, QtGui.QColor(70, 170, 80))
+        if fill > warn:
+            painter.fillRect(warn, 0, min(fill, clip) - warn, rect.height() + 1, QtGui.QColor(235, 170, 0))
+        if fill > clip:
+            painter.fillRect(clip, 0, fill - clip, rect.height() + 1, QtGui.QColor(210, 40, 40))
+        if self.peak_db > LEVEL_FLOOR_DB:
+            peak_x = self._x_of(self.peak_db, width)
+            painter.fillRect(max(0, peak_x - 2), 0, 2, rect.height() + 1, QtGui.QColor(60, 60, 60))
+        painter.setPen(QtGui.QColor(40, 40, 40))
+        text = f"{self.level_db:.0f} dBFS" if self.level_db > LEVEL_FLOOR_DB else "silent"
+        painter.drawText(rect.adjusted(6, 0, -6, 0), QtCore.Qt.AlignmentFlag.AlignVCenter
+                         | QtCore.Qt.AlignmentFlag.AlignRight, text)
+        painter.end()
+
+
+class EmotionLegend(QtWidgets.QWidget):
+    """The legend of the probability plot: a colour swatch, name and current probability per emotion."""
+
+    def __init__(self, colours: dict[str, tuple[int, int, int]], parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(parent)
+        layout = QtWidgets.QHBoxLayout(self)
+        layout.setContentsMargins(52, 0, 4, 0)
+        layout.setSpacing(14)
+        self.entries: dict[str, QtWidgets.QLabel] = {}
+        for label, (r, g, b) in colours.items():
+            swatch = QtWidgets.QLabel()
+            swatch.setFixedSize(16, 4)
+            swatch.setStyleSheet(f"background: rgb({r},{g},{b});")
+            text = QtWidgets.QLabel()
+            text.setTextFormat(QtCore.Qt.TextFormat.PlainText)
+            layout.addWidget(swatch)
+            layout.addWidget(text)
+            self.entries[label] = text
+        layout.addStretch(1)
+        self._top: str | None = None
+        self.set_probs(None)
+
+    def set_probs(self, probs: dict[str, float] | None) -> None:
+        top = max(probs, key=probs.__getitem__) if probs else None
+        for label, text in self.entries.items():
+            text.setText(f"{label} {probs[label]:.0%}" if probs and label in probs else f"{label}  -")
+            font = text.font()
+            if font.bold() != (label == top):
+                font.setBold(label == top)
+                text.setFont(font)

@@ -1,0 +1,239 @@
+"""The live pipeline as the desktop app drives it, without Qt.
+
+A :class:`LiveSession` owns one classifier for the life of the app and builds a fresh
+processor and :class:`~ser_live.engine.Engine` for each source (a device switch or a file
+replay restarts capture, never the app). The engine's worker thread appends every result to a
+deque, which the GUI thread drains on its timer; while recording, the worker also writes the
+audio it reads (WAV) and each result (CSV), so the GUI thread does no file I/O per frame.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import threading
+from pathlib import Path
+from typing import Any, TextIO, cast
+
+import numpy as np
+import soundfile
+
+from ser_live.engine import AudioSource, Engine, EngineStats
+from ser_live.errors import SerLiveError
+from ser_live.model import EmotionClassifier
+from ser_live.processor import ProcessorSettings, StreamProcessor, WindowResult
+from ser_live.ringbuffer import RingBuffer
+from ser_live.sinks import CsvSink
+from ser_live.smoothing import ProbabilitySmoother
+
+RESULT_BACKLOG = 4096  # results the GUI has not drained yet; far more than a stalled GUI collects
+ENGINE_JOIN_TIMEOUT_S = 3.0
+DEMO_CLIP_NAME = "ser-live-demo.flac"
+_PACKAGE_DIR = Path(__file__).resolve().parent.parent
+
+
+def demo_clip_path() -> Path | None:
+    """The bundled demo clip: inside the package when installed, else the repo's assets/demo/."""
+    for folder in (_PACKAGE_DIR / "assets" / "demo", _PACKAGE_DIR.parent / "assets" / "demo"):
+        if (folder / DEMO_CLIP_NAME).is_file():
+            return folder / DEMO_CLIP_NAME
+    return None
+
+
+class Recorder:
+    """Writes the session's audio (WAV, at the source's rate and channels) and its probability
+    timeline (CSV, the headless CSV columns) while recording is on.
+
+    ``audio`` and ``result`` are called in the worker thread; ``start`` and ``stop`` in the GUI
+    thread; a lock keeps them apart. CSV times are seconds into the WAV at the end of each 2 s
+    window, so the two files line up (a gap the engine skips is not in the WAV).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._wav: soundfile.SoundFile | None = None
+        self._csv_stream: TextIO | None = None
+        self._csv: CsvSink | None = None
+        self._processor: StreamProcessor | None = None
+        self._t0_s: float | None = None
+        self.wav_path: Path | None = None
+        self.csv_path: Path | None = None
+        self.frames_written = 0
+        self.rows_written = 0
+
+    @property
+    def active(self) -> bool:
+        return self._wav is not None
+
+    def start(self, wav_path: Path, source: AudioSource, processor: StreamProcessor) -> None:
+        wav_path = Path(wav_path)
+        csv_path = wav_path.with_suffix(".csv")
+        try:
+            wav = soundfile.SoundFile(
+                str(wav_path), "w", samplerate=source.sample_rate_hz, channels=source.channels, subtype="PCM_16"
+            )
+        except (soundfile.LibsndfileError, OSError, RuntimeError) as exc:
+            raise SerLiveError(f"cannot write {wav_path}: {exc}") from exc
+        try:
+            csv_stream = csv_path.open("w", newline="")
+        except OSError as exc:
+            wav.close()
+            raise SerLiveError(f"cannot write {csv_path}: {exc.strerror}") from exc
+        with self._lock:
+            self._wav, self._csv_stream = wav, csv_stream
+            self._csv = CsvSink(csv_stream, processor.labels)
+            self._processor = processor
+            self._t0_s = None
+            self.wav_path, self.csv_path = wav_path, csv_path
+            self.frames_written = self.rows_written = 0
+
+    def stop(self) -> tuple[Path, Path, float] | None:
+        """Close the files; returns (wav, csv, seconds recorded), or None when not recording."""
+        with self._lock:
+            if self._wav is None or self._csv_stream is None:
+                return None
+            rate = self._wav.samplerate
+            self._wav.close()
+            self._csv_stream.close()
+            self._wav = self._csv_stream = self._csv = None
+            assert self.wav_path is not None and self.csv_path is not None
+            return self.wav_path, self.csv_path, self.frames_written / rate
+
+    # -- worker thread ---------------------------------------------------------------------
+    def audio(self, block: np.ndarray) -> None:
+        with self._lock:
+            if self._wav is None or self._processor is None:
+                return
+            if self._t0_s is None:  # stream time of the first recorded sample
+                self._t0_s = self._processor.samples_seen / self._processor.cfg.sample_rate_hz
+            self._wav.write(np.clip(block, -1.0, 1.0))
+            self.frames_written += len(block)
+
+    def result(self, result: WindowResult) -> None:
+        with self._lock:
+            if self._csv is None or self._t0_s is None or result.t <= self._t0_s:
+                return
+            self._csv(dataclasses.replace(result, t=result.t - self._t0_s))
+            self.rows_written += 1
+
+
+class _TapRing:
+    """The source's ring buffer as the engine reads it, handing each block read to a tap too."""
+
+    def __init__(self, ring: RingBuffer, tap: Any) -> None:
+        self._ring = ring
+        self._tap = tap
+
+    def read_new(self) -> tuple[np.ndarray, int]:
+        block, lost = self._ring.read_new()
+        if len(block):
+            self._tap(block)
+        return block, lost
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._ring, name)
+
+
+class TappedSource:
+    """An audio source whose blocks, as the worker reads them, also go to the recorder."""
+
+    def __init__(self, source: AudioSource, tap: Any) -> None:
+        self.inner = source
+        self.ring = _TapRing(source.ring, tap)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+class LiveSession:
+    """One classifier; one engine at a time, replaced when the source changes."""
+
+    def __init__(self, classifier: EmotionClassifier, settings: ProcessorSettings) -> None:
+        self.classifier = classifier
+        self.settings = settings
+        self.engine: Engine | None = None
+        self.source: AudioSource | None = None
+        self.recorder = Recorder()
+        self._results: collections.deque[WindowResult] = collections.deque(maxlen=RESULT_BACKLOG)
+        self.processor = self._new_processor()  # labels, rates and hop before any source exists
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self.classifier.labels
+
+    @property
+    def running(self) -> bool:
+        return self.engine is not None and self.engine.running
+
+    @property
+    def error(self) -> str | None:
+        return self.engine.error if self.engine is not None else None
+
+    @property
+    def stats(self) -> EngineStats:
+        return self.engine.stats if self.engine is not None else EngineStats()
+
+    def _new_processor(self) -> StreamProcessor:
+        try:
+            return StreamProcessor(self.classifier, self.settings)
+        except ValueError as exc:  # a hop the model's framing cannot produce
+            raise SerLiveError(str(exc)) from exc
+
+    def start(self, source: AudioSource, duration_s: float | None = None, record_to: Path | None = None) -> None:
+        """Stop what runs, then capture from ``source`` with a fresh processor (stream time 0);
+        with ``record_to`` (a .wav path), record from the very first sample.
+
+        Raises SerLiveError subclasses (a device that cannot be opened) with nothing running.
+        """
+        self.stop()
+        self._results.clear()
+        self.processor = self._new_processor()
+        self.source = source
+        # the tap's ring reads like a RingBuffer (read_new, then everything else delegated)
+        tapped = cast(AudioSource, TappedSource(source, self.recorder.audio))
+        self.engine = Engine(tapped, self.processor, [self._results.append, self.recorder.result], duration_s)
+        if record_to is not None:
+            self.recorder.start(record_to, source, self.processor)
+        try:
+            self.engine.start()
+        except SerLiveError:
+            self.recorder.stop()
+            self.engine.stop()
+            self.engine = None
+            raise
+
+    def stop(self) -> None:
+        """Stop capture (and recording). Waits for the worker briefly; it polls every few ms."""
+        self.recorder.stop()
+        if self.engine is not None:
+            self.engine.stop()
+            self.engine.join(timeout=ENGINE_JOIN_TIMEOUT_S)
+
+    def start_recording(self, wav_path: Path) -> None:
+        if self.engine is None or self.source is None or not self.running:
+            raise SerLiveError("nothing to record: start capture or replay a file first")
+        self.recorder.start(wav_path, self.source, self.processor)
+
+    def set_smoothing(self, smoothing_s: float) -> None:
+        """Change the smoothing time constant now, without restarting capture.
+
+        Swapping the processor's smoother is one attribute assignment, atomic for the worker,
+        which uses either the old smoother or the new one for a window, never half of each.
+        """
+        if smoothing_s < 0:
+            raise SerLiveError("smoothing must be >= 0")
+        self.settings = dataclasses.replace(self.settings, smoothing_s=smoothing_s)
+        self.processor.settings = self.settings
+        self.processor.smoother = ProbabilitySmoother(smoothing_s, self.processor.cfg.hop_s)
+
+    def drain(self) -> list[WindowResult]:
+        """Results that arrived since the last call, oldest first (GUI thread)."""
+        out = []
+        while True:
+            try:
+                out.append(self._results.popleft())
+            except IndexError:
+                return out
+
+    def recent_audio(self) -> np.ndarray | None:
+        return self.engine.recent_audio() if self.engine is not None else None

@@ -1,0 +1,713 @@
+"""The main window: live waveform and level, the current emotion, rolling probabilities,
+controls, menus, shortcuts and remembered settings.
+
+Only the GUI thread runs this code. Results and audio reach it through :class:`LiveSession`
+(a deque the worker appends to, and a copy of the newest audio), polled on a 30 ms timer.
+"""
+
+from __future__ import annotations
+
+import collections
+import html
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PyQt6 import QtCore, QtGui, QtWidgets
+
+from ser_live import __version__
+from ser_live.capture import FileSource, MicrophoneSource, list_input_devices
+from ser_live.engine import WAVEFORM_SECONDS
+from ser_live.errors import DeviceError, SerLiveError
+from ser_live.gui.plots import (
+    LEVEL_FLOOR_DB,
+    EmotionLegend,
+    LevelMeter,
+    ProbabilityPlot,
+    WaveformPlot,
+    configure_pyqtgraph,
+)
+from ser_live.gui.session import LiveSession, demo_clip_path
+from ser_live.processor import WindowResult
+
+REFRESH_MS = 30
+STATUS_EVERY_TICKS = 8  # status bar text about 4 times a second
+LEVEL_WINDOW_S = 0.03  # the level meter shows the newest 30 ms
+FPS_BUCKETS_KEPT = 600
+SMOOTHING_MAX_S = 10.0
+SMOOTHING_STEP_S = 0.25
+IDLE_TEXT = "\u2014"  # the emotion label before any result
+AUDIO_FILTER = "Audio files (*.wav *.flac *.ogg *.mp3 *.aiff *.aif *.m4a *.opus);;All files (*)"
+DEFAULT_SIZE = QtCore.QSize(1200, 760)
+
+
+class _PaintCounter(QtCore.QObject):
+    """Counts paint events of a widget in 1 s buckets: the redraw rate a person sees."""
+
+    def __init__(self, parent: QtCore.QObject) -> None:
+        super().__init__(parent)
+        self.started = time.monotonic()
+        self.buckets: collections.deque[list[int]] = collections.deque(maxlen=FPS_BUCKETS_KEPT)
+
+    def reset(self) -> None:
+        self.started = time.monotonic()
+        self.buckets.clear()
+
+    def eventFilter(self, obj: QtCore.QObject | None, event: QtCore.QEvent | None) -> bool:  # noqa: N802
+        if event is not None and event.type() == QtCore.QEvent.Type.Paint:
+            second = int(time.monotonic() - self.started)
+            if self.buckets and self.buckets[-1][0] == second:
+                self.buckets[-1][1] += 1
+            else:
+                self.buckets.append([second, 1])
+        return False
+
+    def per_second(self) -> list[int]:
+        """Frames in each whole second so far (the current, partial second left out)."""
+        if not self.buckets:
+            return []
+        first, last = self.buckets[0][0], int(time.monotonic() - self.started)
+        counts = dict((s, n) for s, n in self.buckets)
+        return [counts.get(s, 0) for s in range(first, last)]
+
+
+def about_html(session: LiveSession) -> str:
+    """The about box: app, model name and labels, and every entry of the model card."""
+    meta = session.classifier.metadata
+    cfg = session.processor.cfg
+    rows = [
+        ("model", meta.name),
+        ("file", str(session.classifier.model_path)),
+        ("labels", ", ".join(meta.labels)),
+        ("window / hop", f"{cfg.window_s:g} s / {cfg.hop_s:g} s at {cfg.sample_rate_hz} Hz"),
+    ]
+    rows += [(str(key).replace("_", " "), _card_value(value)) for key, value in meta.card.items()]
+    if not meta.card:
+        rows.append(("model card", "(this model's metadata has no card)"))
+    table = "".join(
+        f"<tr><td valign='top'><b>{html.escape(k)}</b></td><td>{html.escape(v)}</td></tr>" for k, v in rows
+    )
+    demo = demo_clip_path()
+    demo_note = (
+        "<p>Demo clip: four RAVDESS clips of actor 03, CC BY-NC-SA 4.0 "
+        "(Livingstone &amp; Russo 2018, doi:10.1371/journal.pone.0196391).</p>" if demo else ""
+    )
+    return (
+        f"<h3>ser-live {html.escape(__version__)}</h3>"
+        "<p>Real-time speech emotion recognition.</p>"
+        f"<table cellspacing='4'>{table}</table>{demo_note}"
+    )
+
+
+def _card_value(value: Any) -> str:
+    if isinstance(value, dict):
+        return "; ".join(f"{k}: {_card_value(v)}" for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return ", ".join(_card_value(v) for v in value)
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+class MainWindow(QtWidgets.QMainWindow):
+    sigSessionEnded = QtCore.pyqtSignal()  # capture stopped: end of file, duration, error or Stop
+
+    def __init__(
+        self,
+        session: LiveSession,
+        settings: QtCore.QSettings,
+        *,
+        device: str | None = None,
+        restore: bool = True,
+        restore_smoothing: bool = True,
+    ) -> None:
+        super().__init__()
+        configure_pyqtgraph()
+        self.session = session
+        self.settings = settings
+        self.persist = restore
+        self.setWindowTitle("ser-live")
+        icon = _app_icon()
+        if icon is not None:
+            self.setWindowIcon(icon)
+        self.labels = session.labels
+        cfg = session.processor.cfg
+        self._last_file: Path | None = None
+        self._was_running = False
+        self._ticks = 0
+        self._last_tick = time.monotonic()
+        self._messages: list[QtWidgets.QMessageBox] = []
+        self.last_result: WindowResult | None = None
+        if restore and restore_smoothing:
+            saved = settings.value("smoothing_s")
+            if saved is not None:
+                session.set_smoothing(float(saved))
+        self._build_ui(cfg.sample_rate_hz, cfg.hop_s)
+        self._build_actions()
+        self._populate_devices(device)
+        if restore:
+            geometry = settings.value("geometry")
+            if isinstance(geometry, QtCore.QByteArray) and not geometry.isEmpty():
+                self.restoreGeometry(geometry)
+            else:
+                self.resize(DEFAULT_SIZE)
+        else:
+            self.resize(DEFAULT_SIZE)
+        self.timer = QtCore.QTimer(self)
+        self.timer.setInterval(REFRESH_MS)
+        self.timer.timeout.connect(self.tick)
+        self.timer.start()
+        self.show_idle()
+        self._update_status()
+
+    @staticmethod
+    def default_size() -> QtCore.QSize:
+        return QtCore.QSize(DEFAULT_SIZE)
+
+    # -- layout --------------------------------------------------------------------------
+    def _build_ui(self, sample_rate_hz: int, hop_s: float) -> None:
+        central = QtWidgets.QWidget()
+        outer = QtWidgets.QVBoxLayout(central)
+        outer.setContentsMargins(10, 6, 10, 4)
+        outer.setSpacing(6)
+
+        self.banner = QtWidgets.QFrame()
+        self.banner.setObjectName("banner")
+        self.banner.setStyleSheet(
+            "#banner { background: #fff4d6; border: 1px solid #e0b84a; border-radius: 4px; }"
+        )
+        banner_layout = QtWidgets.QHBoxLayout(self.banner)
+        banner_layout.setContentsMargins(10, 6, 10, 6)
+        self.banner_text = QtWidgets.QLabel()
+        self.banner_text.setWordWrap(True)
+        self.banner_demo = QtWidgets.QPushButton("Play demo clip")
+        self.banner_open = QtWidgets.QPushButton("Open audio file\u2026")
+        banner_layout.addWidget(self.banner_text, 1)
+        banner_layout.addWidget(self.banner_demo)
+        banner_layout.addWidget(self.banner_open)
+        self.banner.hide()
+        outer.addWidget(self.banner)
+
+        top = QtWidgets.QHBoxLayout()
+        top.setSpacing(12)
+        emotion_box = QtWidgets.QFrame()
+        emotion_box.setFrameShape(QtWidgets.QFrame.Shape.StyledPanel)
+        emotion_box.setMinimumWidth(280)
+        emotion_box.setMaximumWidth(340)
+        emotion_layout = QtWidgets.QVBoxLayout(emotion_box)
+        caption = QtWidgets.QLabel("current emotion")
+        caption.setStyleSheet("color: #666;")
+        self.emotion_label = QtWidgets.QLabel(IDLE_TEXT)
+        font = self.emotion_label.font()
+        font.setPointSize(30)
+        font.setBold(True)
+        self.emotion_label.setFont(font)
+        self.emotion_label.setMinimumHeight(56)
+        self.confidence_label = QtWidgets.QLabel()
+        conf_font = self.confidence_label.font()
+        conf_font.setPointSize(14)
+        self.confidence_label.setFont(conf_font)
+        self.speech_indicator = QtWidgets.QLabel()
+        self.speech_indicator.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
+        self.speech_indicator.setFixedHeight(26)
+        self.speech_indicator.setMinimumWidth(110)
+        emotion_layout.addWidget(caption)
+        emotion_layout.addWidget(self.emotion_label)
+        emotion_layout.addWidget(self.confidence_label)
+        emotion_layout.addSpacing(8)
+        emotion_layout.addWidget(self.speech_indicator, 0, QtCore.Qt.AlignmentFlag.AlignLeft)
+        emotion_layout.addStretch(1)
+        self.stream_label = QtWidgets.QLabel()
+        self.stream_label.setStyleSheet("color: #666;")
+        emotion_layout.addWidget(self.stream_label)
+        top.addWidget(emotion_box)
+
+        wave_box = QtWidgets.QVBoxLayout()
+        wave_box.setSpacing(2)
+        wave_caption = QtWidgets.QLabel(f"waveform, last {WAVEFORM_SECONDS:g} s, and input level")
+        wave_caption.setStyleSheet("color: #666;")
+        self.waveform = WaveformPlot(WAVEFORM_SECONDS, sample_rate_hz)
+        self.waveform.setMinimumHeight(150)
+        self.level_meter = LevelMeter()
+        wave_box.addWidget(wave_caption)
+        wave_box.addWidget(self.waveform, 1)
+        wave_box.addWidget(self.level_meter)
+        top.addLayout(wave_box, 1)
+        outer.addLayout(top, 2)
+
+        self.prob_panel = QtWidgets.QWidget()
+        prob_layout = QtWidgets.QVBoxLayout(self.prob_panel)
+        prob_layout.setContentsMargins(0, 0, 0, 0)
+        prob_layout.setSpacing(2)
+        self.probabilities = ProbabilityPlot(self.labels, hop_s)
+        prob_caption = QtWidgets.QLabel(
+            f"emotion probabilities, last {self.probabilities.history_s:g} s (grey: silence, no emotion)"
+        )
+        prob_caption.setStyleSheet("color: #666;")
+        self.legend = EmotionLegend(self.probabilities.colours)
+        prob_layout.addWidget(prob_caption)
+        prob_layout.addWidget(self.probabilities, 1)
+        prob_layout.addWidget(self.legend)
+        outer.addWidget(self.prob_panel, 3)
+        self.setCentralWidget(central)
+
+        self.paint_counter = _PaintCounter(self)
+        self.waveform.viewport().installEventFilter(self.paint_counter)
+
+        bar = self._status_bar()
+        bar.setStyleSheet("QStatusBar::item { border: none; } QStatusBar QLabel { padding: 0 8px; "
+                          "border-left: 1px solid #c8c8c8; }")
+        self.status_source = QtWidgets.QLabel()
+        self.status_model = QtWidgets.QLabel()
+        self.status_drops = QtWidgets.QLabel()
+        self.status_latency = QtWidgets.QLabel()
+        for widget in (self.status_source, self.status_model, self.status_drops, self.status_latency):
+            bar.addPermanentWidget(widget)
+
+    def _build_actions(self) -> None:
+        tb = QtWidgets.QToolBar("Controls", self)
+        self.addToolBar(tb)
+        tb.setObjectName("controls")
+        tb.setMovable(False)
+        tb.setToolButtonStyle(QtCore.Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        pixmap = QtWidgets.QStyle.StandardPixmap
+        self.start_action = self._action("Start", "Space", self.toggle_capture, "start or stop capture",
+                                         pixmap.SP_MediaPlay)
+        self.open_action = self._action("Open file\u2026", "Ctrl+O", self.open_file_dialog,
+                                        "replay an audio file through the live pipeline", pixmap.SP_DialogOpenButton)
+        self.demo_action = self._action("Demo clip", "Ctrl+D", self.play_demo, "replay the bundled demo clip",
+                                        pixmap.SP_MediaSeekForward)
+        self.demo_action.setEnabled(demo_clip_path() is not None)
+        self.record_action = self._action("Record", "Ctrl+R", self.toggle_recording,
+                                          "record the session: audio (WAV) and probabilities (CSV)")
+        self.record_action.setIcon(_record_icon())
+        self.record_action.setCheckable(True)
+        self.export_action = self._action("Export PNG\u2026", "Ctrl+E", self.export_plot_dialog,
+                                          "save the probability plot as a PNG image",
+                                          pixmap.SP_DialogSaveButton)
+        self.about_action = self._action("About", "F1", self.show_about, "model card and licences",
+                                         pixmap.SP_MessageBoxInformation)
+        self.rescan_action = self._action("Rescan devices", "F5", lambda: self._populate_devices(None),
+                                          "look for input devices again")
+        self.quit_action = self._action("Quit", "Ctrl+Q", self.close, "quit ser-live")
+
+        tb.addAction(self.start_action)
+        tb.addSeparator()
+        tb.addWidget(QtWidgets.QLabel(" Input "))
+        self.device_combo = QtWidgets.QComboBox()
+        self.device_combo.setMinimumContentsLength(24)
+        self.device_combo.setSizeAdjustPolicy(QtWidgets.QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.device_combo.setToolTip("input device: choosing one restarts capture")
+        self.device_combo.activated.connect(self._device_chosen)
+        tb.addWidget(self.device_combo)
+        tb.addAction(self.open_action)
+        tb.addAction(self.demo_action)
+        tb.addSeparator()
+        tb.addWidget(QtWidgets.QLabel(" Smoothing "))
+        self.smoothing_spin = QtWidgets.QDoubleSpinBox()
+        self.smoothing_spin.setRange(0.0, SMOOTHING_MAX_S)
+        self.smoothing_spin.setSingleStep(SMOOTHING_STEP_S)
+        self.smoothing_spin.setDecimals(2)
+        self.smoothing_spin.setSuffix(" s")
+        self.smoothing_spin.setToolTip("time constant of probability smoothing (0: none)")
+        self.smoothing_spin.setValue(self.session.settings.smoothing_s)
+        self.smoothing_spin.valueChanged.connect(self.set_smoothing)
+        self.smoothing_spin.setKeyboardTracking(False)
+        tb.addWidget(self.smoothing_spin)
+        tb.addSeparator()
+        tb.addAction(self.record_action)
+        tb.addAction(self.export_action)
+        tb.addAction(self.about_action)
+
+        menus = self.menuBar()
+        assert menus is not None
+        file_menu = menus.addMenu("&File")
+        capture_menu = menus.addMenu("&Capture")
+        help_menu = menus.addMenu("&Help")
+        assert file_menu is not None and capture_menu is not None and help_menu is not None
+        for action in (self.open_action, self.demo_action, None, self.record_action, self.export_action,
+                       None, self.quit_action):
+            if action is None:
+                file_menu.addSeparator()
+            else:
+                file_menu.addAction(action)
+        capture_menu.addAction(self.start_action)
+        capture_menu.addAction(self.rescan_action)
+        help_menu.addAction(self.about_action)
+
+        self.banner_demo.clicked.connect(self.play_demo)
+        self.banner_demo.setEnabled(demo_clip_path() is not None)
+        self.banner_open.clicked.connect(self.open_file_dialog)
+
+    def _status_bar(self) -> QtWidgets.QStatusBar:
+        bar = self.statusBar()
+        assert bar is not None  # a QMainWindow always makes one on request
+        return bar
+
+    def _action(
+        self, text: str, shortcut: str, slot: Any, tip: str, icon: QtWidgets.QStyle.StandardPixmap | None = None
+    ) -> QtGui.QAction:
+        action = QtGui.QAction(text, self)
+        style = self.style()
+        if icon is not None and style is not None:
+            action.setIcon(style.standardIcon(icon))
+        action.setShortcut(QtGui.QKeySequence(shortcut))
+        action.setShortcutContext(QtCore.Qt.ShortcutContext.WindowShortcut)
+        action.setToolTip(f"{tip} ({shortcut})")
+        action.setStatusTip(tip)
+        action.triggered.connect(slot)
+        self.addAction(action)
+        return action
+
+    # -- devices and sources ---------------------------------------------------------------
+    def _populate_devices(self, preferred: str | None) -> None:
+        """Fill the device picker; ``preferred`` (a name or index) or the remembered device is selected."""
+        self.device_combo.blockSignals(True)
+        self.device_combo.clear()
+        try:
+            devices = list_input_devices()
+            self.device_error: str | None = None if devices else "no audio input device found"
+        except DeviceError as exc:
+            devices, self.device_error = [], str(exc)
+        if devices:
+            self.device_combo.addItem("System default", None)
+        for d in devices:
+            self.device_combo.addItem(f"{d['name']} ({d['hostapi']})", d["index"])
+        if not devices:
+            self.device_combo.addItem("No input device", None)
+        self.device_combo.setEnabled(bool(devices))
+        wanted = preferred or (self.settings.value("device") if self.persist else None)
+        if wanted:
+            for i in range(self.device_combo.count()):
+                data, text = self.device_combo.itemData(i), self.device_combo.itemText(i)
+                if str(data) == str(wanted) or str(wanted).lower() in text.lower():
+                    self.device_combo.setCurrentIndex(i)
+                    break
+        self.device_combo.blockSignals(False)
+
+    def _device_chosen(self, index: int) -> None:
+        self.start_microphone()
+
+    def _selected_device(self) -> int | None:
+        data = self.device_combo.currentData()
+        return int(data) if data is not None else None
+
+    def start_microphone(self, device: str | int | None = None) -> bool:
+        """Capture from ``device`` (an index or part of a name, as ``--device`` takes) or the
+        picked one; with none usable, say so and offer the demo clip."""
+        self._last_file = None
+        if self.device_error:
+            self.stop_capture()
+            self.show_no_microphone(self.device_error)
+            return False
+        try:
+            spec = device if device is not None else self._selected_device()
+            source = MicrophoneSource(spec, self.session.processor.cfg.sample_rate_hz)
+        except SerLiveError as exc:
+            self.stop_capture()
+            self.show_no_microphone(str(exc))
+            return False
+        if self.persist:
+            self.settings.setValue("device", self.device_combo.currentText())
+        return self.start_source(source)
+
+    def start_source(self, source: Any, duration_s: float | None = None) -> bool:
+        self.stop_recording()
+        try:
+            self.session.start(source, duration_s)
+        except SerLiveError as exc:
+            if isinstance(source, MicrophoneSource):
+                self.show_no_microphone(str(exc))
+            else:
+                self.show_error("Cannot start", str(exc))
+            return False
+        self._last_file = getattr(source, "path", None)
+        self.banner.hide()
+        self.probabilities.clear_history()
+        self.legend.set_probs(None)
+        self.show_idle("listening\u2026")
+        self.paint_counter.reset()
+        self._was_running = True
+        self._set_start_action(running=True)
+        self._status_bar().showMessage(f"started: {source.describe()}", 4000)
+        self._update_status()
+        return True
+
+    def _set_start_action(self, running: bool) -> None:
+        style = self.style()
+        self.start_action.setText("Stop" if running else "Start")
+        if style is not None:
+            pixmap = QtWidgets.QStyle.StandardPixmap
+            self.start_action.setIcon(style.standardIcon(pixmap.SP_MediaStop if running else pixmap.SP_MediaPlay))
+
+    def play_file(self, path: Path | str, duration_s: float | None = None, fast: bool = False) -> bool:
+        """Replay a file through the live pipeline; an unreadable file is reported, nothing else changes."""
+        path = Path(path)
+        try:
+            source = FileSource(path, self.session.processor.cfg.sample_rate_hz, fast=fast)
+        except SerLiveError as exc:
+            self.show_error("Cannot open audio file", str(exc))
+            return False
+        if self.persist:
+            self.settings.setValue("last_dir", str(path.parent))
+        return self.start_source(source, duration_s)
+
+    def play_demo(self) -> bool:
+        demo = demo_clip_path()
+        if demo is None:
+            self.show_error("No demo clip", "the bundled demo clip (assets/demo) is not installed")
+            return False
+        return self.play_file(demo)
+
+    def open_file_dialog(self) -> None:
+        start_dir = str(self.settings.value("last_dir", "")) if self.persist else ""
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Replay an audio file", start_dir, AUDIO_FILTER)
+        if path:
+            self.play_file(path)
+
+    def toggle_capture(self) -> None:
+        if self.session.running:
+            self.stop_capture()
+        elif self._last_file is not None:  # the last source was a file: replay it again
+            self.play_file(self._last_file)
+        else:
+            self.start_microphone()
+
+    def stop_capture(self) -> None:
+        self.stop_recording()
+        self.session.stop()
+        self.tick()
+
+    # -- recording and export ------------------------------------------------------------
+    def toggle_recording(self) -> None:
+        if self.session.recorder.active:
+            self.stop_recording()
+            return
+        start_dir = str(self.settings.value("last_dir", "")) if self.persist else ""
+        name = time.strftime("ser-live-session-%Y%m%d-%H%M%S.wav")
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(
+            self, "Record session (a CSV is written beside the WAV)", str(Path(start_dir) / name), "WAV (*.wav)"
+        )
+        if path:
+            self.start_recording(Path(path))
+        else:
+            self.record_action.setChecked(False)
+
+    def start_recording(self, wav_path: Path) -> bool:
+        if wav_path.suffix.lower() != ".wav":
+            wav_path = wav_path.with_suffix(".wav")
+        try:
+            self.session.start_recording(wav_path)
+        except SerLiveError as exc:
+            self.record_action.setChecked(False)
+            self.show_error("Cannot record", str(exc))
+            return False
+        self.record_action.setChecked(True)
+        self.record_action.setText("Stop recording")
+        self._status_bar().showMessage(f"recording to {wav_path} and {wav_path.with_suffix('.csv').name}")
+        return True
+
+    def stop_recording(self) -> None:
+        done = self.session.recorder.stop()
+        self.record_action.setChecked(False)
+        self.record_action.setText("Record")
+        if done:
+            wav, csv_path, seconds = done
+            self._status_bar().showMessage(f"recorded {seconds:.1f} s: {wav} and {csv_path.name}", 10000)
+
+    def export_plot_dialog(self) -> None:
+        start_dir = str(self.settings.value("last_dir", "")) if self.persist else ""
+        name = time.strftime("ser-live-plot-%Y%m%d-%H%M%S.png")
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(
+            self, "Export the probability plot", str(Path(start_dir) / name), "PNG image (*.png)"
+        )
+        if path:
+            self.export_plot(Path(path))
+
+    def export_plot(self, path: Path) -> bool:
+        if path.suffix.lower() != ".png":
+            path = path.with_suffix(".png")
+        if not self.prob_panel.grab().save(str(path), "PNG"):
+            self.show_error("Cannot export", f"could not write {path}")
+            return False
+        self._status_bar().showMessage(f"plot saved to {path}", 6000)
+        return True
+
+    def show_about(self) -> None:
+        box = QtWidgets.QMessageBox(self)
+        box.setWindowTitle("About ser-live")
+        box.setTextFormat(QtCore.Qt.TextFormat.RichText)
+        box.setText(about_html(self.session))
+        icon = _app_icon()
+        if icon is not None:
+            box.setIconPixmap(icon.pixmap(64, 64))
+        self._show_box(box)
+
+    # -- messages ------------------------------------------------------------------------
+    def show_error(self, title: str, message: str) -> None:
+        """A message box that does not block the event loop (the plots keep running), and the status bar."""
+        self._status_bar().showMessage(f"{title}: {message}", 15000)
+        box = QtWidgets.QMessageBox(QtWidgets.QMessageBox.Icon.Warning, title, message,
+                                    QtWidgets.QMessageBox.StandardButton.Ok, self)
+        self._show_box(box)
+
+    def _show_box(self, box: QtWidgets.QMessageBox) -> None:
+        box.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.finished.connect(lambda _=0, b=box: self._messages.remove(b) if b in self._messages else None)
+        self._messages.append(box)
+        box.open()
+
+    @property
+    def open_messages(self) -> list[QtWidgets.QMessageBox]:
+        return list(self._messages)
+
+    def show_no_microphone(self, reason: str) -> None:
+        offer = "Replay the bundled demo clip or open an audio file." if demo_clip_path() else "Open an audio file."
+        self.banner_text.setText(f"<b>No microphone:</b> {html.escape(reason)}.<br>{offer}")
+        self.banner.show()
+        self._status_bar().showMessage(f"no microphone: {reason}", 15000)
+        self._update_status()
+
+    # -- live updates (GUI timer) ----------------------------------------------------------
+    def show_idle(self, hint: str = "idle") -> None:
+        self.last_result = None
+        self.emotion_label.setText(IDLE_TEXT)
+        self.emotion_label.setStyleSheet("color: #999;")
+        self.confidence_label.setText(hint)
+        self.stream_label.setText("")
+        self._set_indicator(None)
+
+    def _set_indicator(self, speech: bool | None) -> None:
+        if speech is None:
+            text, style = "no input", "background: #e6e6e6; color: #777;"
+        elif speech:
+            text, style = "\u25cf speech", "background: #2e9e48; color: white;"
+        else:
+            text, style = "\u25cb silence", "background: #d9d9d9; color: #444;"
+        self.speech_indicator.setText(text)
+        self.speech_indicator.setStyleSheet(style + " border-radius: 12px; padding: 0 12px; font-weight: bold;")
+
+    def show_results(self, results: list[WindowResult]) -> None:
+        """The update path for new results: plot, legend, current emotion."""
+        if not results:
+            return
+        self.probabilities.add_results(results)
+        latest = results[-1]
+        self.last_result = latest
+        self.legend.set_probs(latest.probs)
+        self._set_indicator(latest.speech)
+        level = f"{latest.level_db:.0f} dBFS" if latest.level_db > LEVEL_FLOOR_DB else "silent"
+        self.stream_label.setText(f"at {latest.t:.1f} s of input \u00b7 level {level}")
+        if latest.label is None:
+            self.emotion_label.setText("silence")
+            self.emotion_label.setStyleSheet("color: #999;")
+            self.confidence_label.setText("no speech in the last window")
+        else:
+            r, g, b = self.probabilities.colours[latest.label]
+            self.emotion_label.setText(latest.label)
+            self.emotion_label.setStyleSheet(f"color: rgb({r},{g},{b});")
+            self.confidence_label.setText(f"confidence {latest.confidence:.0%}")
+
+    def tick(self) -> None:
+        now = time.monotonic()
+        elapsed, self._last_tick = now - self._last_tick, now
+        self._ticks += 1
+        running = self.session.running
+        self.show_results(self.session.drain())
+        if running or self._was_running:
+            audio = self.session.recent_audio()
+            if audio is not None:
+                self.waveform.show_audio(audio)
+                self.level_meter.set_level(_level_db(audio, self.session.processor.cfg.sample_rate_hz), elapsed)
+        if self._was_running and not running:
+            self._was_running = False
+            self._session_ended()
+        if self._ticks % STATUS_EVERY_TICKS == 0:
+            self._update_status()
+
+    def _session_ended(self) -> None:
+        self.stop_recording()
+        self._set_start_action(running=False)
+        self.level_meter.set_level(LEVEL_FLOOR_DB, PEAK_HOLD_FOREVER)
+        error = self.session.error
+        if error:
+            if isinstance(self.session.source, MicrophoneSource):
+                self.show_no_microphone(error)
+            else:
+                self.show_error("Capture stopped", error)
+        elif isinstance(self.session.source, FileSource):
+            self._status_bar().showMessage(f"replay of {self.session.source.name} finished", 10000)
+        self._update_status()
+        self.sigSessionEnded.emit()
+
+    def _update_status(self) -> None:
+        source = self.session.source
+        if source is None:
+            where = "no input" if not self.device_error else "no microphone"
+            self.status_source.setText(where)
+        else:
+            state = "" if self.session.running else " (stopped)"
+            self.status_source.setText(f"{source.describe()}{state}")
+        meta = self.session.classifier.metadata
+        self.status_model.setText(f"model {meta.name}")
+        stats = self.session.stats
+        self.status_drops.setText(
+            f"dropped {stats.dropped_frames} frames, overflows {stats.overflows}, skipped hops {stats.skipped_hops}"
+        )
+        latency = self.last_result.latency_ms if self.last_result is not None else stats.mean_latency_ms
+        self.status_latency.setText(f"latency {latency:.0f} ms")
+
+    def set_smoothing(self, value: float) -> None:
+        self.session.set_smoothing(float(value))
+        if self.persist:
+            self.settings.setValue("smoothing_s", float(value))
+
+    # -- lifetime ------------------------------------------------------------------------
+    def closeEvent(self, event: QtGui.QCloseEvent | None) -> None:  # noqa: N802 (Qt's name)
+        self.timer.stop()
+        self.stop_recording()
+        self.session.stop()
+        if self.persist:
+            self.settings.setValue("geometry", self.saveGeometry())
+            self.settings.sync()
+        super().closeEvent(event)
+
+    def regions(self) -> dict[str, list[int]]:
+        """Where the plots are in the window, in window pixels (for screenshot checks)."""
+        out = {}
+        for name, widget in (("waveform", self.waveform), ("probabilities", self.probabilities),
+                             ("emotion", self.emotion_label)):
+            top_left = widget.mapTo(self, QtCore.QPoint(0, 0))
+            out[name] = [top_left.x(), top_left.y(), widget.width(), widget.height()]
+        return out
+
+
+PEAK_HOLD_FOREVER = 1e9  # elapsed time that releases the level meter's peak hold at once
+
+
+def _level_db(audio: np.ndarray, sample_rate_hz: int) -> float:
+    tail = audio[-round(LEVEL_WINDOW_S * sample_rate_hz) :]
+    power = float(np.dot(tail, tail)) / max(1, len(tail))
+    return 10.0 * np.log10(power + 1e-12)
+
+
+def _record_icon() -> QtGui.QIcon:
+    pixmap = QtGui.QPixmap(32, 32)
+    pixmap.fill(QtCore.Qt.GlobalColor.transparent)
+    painter = QtGui.QPainter(pixmap)
+    painter.setRenderHint(QtGui.QPainter.RenderHint.Antialiasing)
+    painter.setBrush(QtGui.QColor(210, 40, 40))
+    painter.setPen(QtCore.Qt.PenStyle.NoPen)
+    painter.drawEllipse(6, 6, 20, 20)
+    painter.end()
+    return QtGui.QIcon(pixmap)
+
+
+def _app_icon() -> QtGui.QIcon | None:
+    for folder in (Path(__file__).resolve().parent.parent / "assets",
+                   Path(__file__).resolve().parent.parent.parent / "assets"):
+        icon_path = folder / "ser-live.png"
+        if icon_path.is_file():
+            return QtGui.QIcon(str(icon_path))
+    return None

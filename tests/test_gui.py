@@ -1,0 +1,224 @@
+"""The desktop app's widget logic under pytest-qt (offscreen): real results from the real
+processor over the demo clip go through the window's update path; recording, export, a corrupt
+file from the open dialog, no microphone, settings and the about box."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before pytest-qt makes the QApplication
+
+import numpy as np
+import pytest
+import soundfile
+from PyQt6 import QtCore, QtGui, QtWidgets
+
+from ser_live.audio_io import load_audio
+from ser_live.capture import FileSource
+from ser_live.gui.session import LiveSession, demo_clip_path
+from ser_live.gui.window import IDLE_TEXT, MainWindow, about_html
+from ser_live.processor import ProcessorSettings, StreamProcessor, WindowResult
+
+DEMO = demo_clip_path()
+FINISH_TIMEOUT_MS = 60_000
+
+
+@pytest.fixture(scope="module")
+def demo_results(classifier) -> list[WindowResult]:  # noqa: ANN001
+    """Every result of the demo clip, straight from a StreamProcessor (no threads)."""
+    assert DEMO is not None, "assets/demo/ser-live-demo.flac is missing"
+    processor = StreamProcessor(classifier, ProcessorSettings())
+    results = processor.push(load_audio(DEMO, processor.cfg.sample_rate_hz))
+    results += processor.flush()
+    assert any(r.speech for r in results) and any(not r.speech for r in results)
+    return results
+
+
+@pytest.fixture
+def window(qtbot, classifier, tmp_path: Path) -> MainWindow:  # noqa: ANN001
+    settings = QtCore.QSettings(str(tmp_path / "settings.ini"), QtCore.QSettings.Format.IniFormat)
+    win = MainWindow(LiveSession(classifier, ProcessorSettings()), settings)
+    qtbot.addWidget(win)
+    win.show()
+    yield win
+    win.close()
+
+
+def wait_until_finished(qtbot, win: MainWindow) -> None:  # noqa: ANN001
+    qtbot.waitUntil(lambda: not win.session.running, timeout=FINISH_TIMEOUT_MS)
+    win.tick()
+
+
+def test_results_reach_plot_legend_and_label(window: MainWindow, demo_results: list[WindowResult]) -> None:
+    assert window.emotion_label.text() == IDLE_TEXT
+    window.show_results(demo_results)
+    plot = window.probabilities
+    assert plot.count == len(demo_results) <= plot.capacity
+    for label in window.labels:
+        x, y = plot.series(label)
+        assert np.allclose(x, [r.t - demo_results[-1].t for r in demo_results])
+        expected = [np.nan if r.probs is None else r.probs[label] for r in demo_results]
+        assert np.allclose(y, expected, atol=1e-6, equal_nan=True)
+    assert list(plot.silence_mask()) == [not r.speech for r in demo_results]
+    last = demo_results[-1]
+    if last.speech:
+        assert window.emotion_label.text() == last.label
+        assert window.confidence_label.text() == f"confidence {last.confidence:.0%}"
+        assert "speech" in window.speech_indicator.text()
+        assert window.legend.entries[last.label].font().bold()
+    else:
+        assert window.emotion_label.text() == "silence"
+
+
+def test_silence_is_shown_as_silence_not_an_emotion(window: MainWindow, classifier) -> None:  # noqa: ANN001
+    processor = StreamProcessor(classifier, ProcessorSettings())
+    results = processor.push(np.zeros(round(4.0 * processor.cfg.sample_rate_hz), dtype=np.float32))
+    assert results and not any(r.speech for r in results)
+    window.show_results(results)
+    assert window.emotion_label.text() == "silence"
+    assert "silence" in window.speech_indicator.text()
+    assert all(text.text().endswith("-") for text in window.legend.entries.values())
+    for label in window.labels:
+        assert np.all(np.isnan(window.probabilities.series(label)[1]))
+    assert window.probabilities.silence_mask().all()
+
+
+def test_the_plot_never_grows(window: MainWindow, demo_results: list[WindowResult]) -> None:
+    plot = window.probabilities
+    shapes = (plot._t.shape, plot._probs.shape)
+    for _ in range(4):  # the demo clip is ~35 results; 30 s of history holds 61
+        window.show_results(demo_results)
+    assert plot.count == plot.capacity
+    assert (plot._t.shape, plot._probs.shape) == shapes
+    x, _ = plot.series(window.labels[0])
+    assert x[-1] == 0 and x[0] >= -plot.history_s
+
+
+def test_replay_through_the_live_pipeline_draws_waveform_and_results(qtbot, window: MainWindow) -> None:  # noqa: ANN001
+    assert DEMO is not None
+    assert window.play_file(DEMO, fast=True)
+    wait_until_finished(qtbot, window)
+    assert window.session.error is None
+    assert window.probabilities.count > 0
+    assert window.emotion_label.text() != IDLE_TEXT
+    _, y = window.waveform.waveform_data()
+    assert np.ptp(y) > 0.01  # the last seconds of the clip are on screen
+    assert window.start_action.text() == "Start"
+    assert "finished" in window.statusBar().currentMessage()
+
+
+def test_session_recording_writes_the_audio_and_the_timeline(classifier, tmp_path: Path) -> None:  # noqa: ANN001
+    assert DEMO is not None
+    session = LiveSession(classifier, ProcessorSettings())
+    wav = tmp_path / "take.wav"
+    source = FileSource(DEMO, session.processor.cfg.sample_rate_hz, fast=True)
+    session.start(source, record_to=wav)
+    assert session.engine is not None and session.engine.join(timeout=60)
+    results = session.drain()
+    wav_path, csv_path, seconds = session.recorder.stop() or (None, None, 0.0)
+    assert wav_path == wav and csv_path == tmp_path / "take.csv"
+    audio, rate = soundfile.read(wav, dtype="float32")
+    assert rate == 16000 and np.allclose(audio, source.audio, atol=1.5 / 32768)
+    assert seconds == pytest.approx(len(source.audio) / rate)
+    rows = list(csv.DictReader(io.StringIO(csv_path.read_text())))
+    assert len(rows) == len(results) > 0
+    assert [float(r["t"]) for r in rows] == pytest.approx([round(r.t, 3) for r in results])
+    for row, result in zip(rows, results, strict=True):
+        assert row["label"] == (result.label or "")
+        if result.speech:
+            assert sum(float(row[f"p_{x}"]) for x in session.labels) == pytest.approx(1.0, abs=0.01)
+
+
+def test_recording_from_the_window_while_replaying(qtbot, window: MainWindow, tmp_path: Path) -> None:  # noqa: ANN001
+    assert DEMO is not None
+    assert window.play_file(DEMO, fast=True)
+    assert window.start_recording(tmp_path / "session")  # the .wav suffix is added
+    assert window.record_action.isChecked()
+    wait_until_finished(qtbot, window)
+    assert not window.record_action.isChecked()  # the end of the replay closed the files
+    info = soundfile.info(str(tmp_path / "session.wav"))
+    assert info.samplerate == 16000 and 0 < info.frames <= soundfile.info(str(DEMO)).frames
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "session.csv").read_text())))
+    times = [float(r["t"]) for r in rows]
+    assert rows and times[0] > 0 and np.allclose(np.diff(times), 0.5)
+    assert times[-1] <= info.frames / info.samplerate + 1e-3
+
+
+def test_corrupt_file_from_the_dialog_is_reported_and_the_app_keeps_running(
+    qtbot, window: MainWindow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch  # noqa: ANN001
+) -> None:
+    bad = tmp_path / "broken.wav"
+    bad.write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(range(256)) * 4)
+    monkeypatch.setattr(QtWidgets.QFileDialog, "getOpenFileName", lambda *a, **k: (str(bad), ""))
+    window.open_file_dialog()
+    boxes = window.open_messages
+    assert len(boxes) == 1 and boxes[0].isVisible()
+    assert "broken.wav" in boxes[0].text()
+    assert "broken.wav" in window.statusBar().currentMessage()
+    assert window.isVisible() and not window.session.running
+    boxes[0].accept()
+    qtbot.waitUntil(lambda: not window.open_messages)
+    assert DEMO is not None and window.play_file(DEMO, fast=True)  # and it still works
+    wait_until_finished(qtbot, window)
+    assert window.probabilities.count > 0
+
+
+def test_no_microphone_says_so_and_offers_the_demo_clip(qtbot, window: MainWindow) -> None:  # noqa: ANN001
+    assert not window.start_microphone("no-such-input-device-anywhere")
+    assert window.banner.isVisible()
+    assert "No microphone" in window.banner_text.text()
+    assert "no-such-input-device-anywhere" in window.banner_text.text()
+    assert window.banner_demo.isEnabled()
+    qtbot.mouseClick(window.banner_demo, QtCore.Qt.MouseButton.LeftButton)
+    assert window.session.running or window.session.stats.windows > 0
+    assert not window.banner.isVisible()
+    window.stop_capture()
+
+
+def test_export_plot_png(window: MainWindow, demo_results: list[WindowResult], tmp_path: Path) -> None:
+    window.show_results(demo_results)
+    assert window.export_plot(tmp_path / "plot")
+    image = QtGui.QImage(str(tmp_path / "plot.png"))
+    assert not image.isNull() and image.size() == window.prob_panel.size()
+
+
+def test_smoothing_control_applies_at_once(window: MainWindow) -> None:
+    window.smoothing_spin.setValue(0.0)
+    assert window.session.settings.smoothing_s == 0.0
+    assert window.session.processor.smoother.keep == 0.0
+    window.smoothing_spin.setValue(2.0)
+    assert window.session.processor.smoother.keep == pytest.approx(np.exp(-0.5 / 2.0))
+
+
+def test_geometry_and_choices_are_remembered(qtbot, classifier, tmp_path: Path) -> None:  # noqa: ANN001
+    def settings() -> QtCore.QSettings:
+        return QtCore.QSettings(str(tmp_path / "remember.ini"), QtCore.QSettings.Format.IniFormat)
+
+    first = MainWindow(LiveSession(classifier, ProcessorSettings()), settings())
+    qtbot.addWidget(first)
+    first.show()
+    first.resize(760, 560)  # inside the offscreen screen (800 x 600): restoring clamps to it
+    size = first.size()
+    first.smoothing_spin.setValue(2.5)
+    first.close()
+    second = MainWindow(LiveSession(classifier, ProcessorSettings()), settings())
+    qtbot.addWidget(second)
+    second.show()
+    assert second.size() == size != MainWindow.default_size()
+    assert second.smoothing_spin.value() == 2.5 and second.session.settings.smoothing_s == 2.5
+    second.close()
+
+
+def test_about_box_shows_the_model_card(window: MainWindow) -> None:
+    text = about_html(window.session)
+    meta = window.session.classifier.metadata
+    assert meta.name in text and all(label in text for label in meta.labels)
+    for key in meta.card:
+        assert key.replace("_", " ") in text
+    window.show_about()
+    assert any("model card" in b.text() or meta.name in b.text() for b in window.open_messages)
+    for box in window.open_messages:
+        box.accept()
