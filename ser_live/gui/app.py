@@ -147,6 +147,7 @@ def _screenshot_run(app: Any, window: Any, path: Path, duration_s: float | None)
         "confidence": None if result is None else result.confidence,
         "windows": window.session.stats.windows,
         "speech_windows": window.session.stats.speech_windows,
+        "skipped_hops": window.session.stats.skipped_hops,
         "fps_per_second": fps,
         "cpu_s": round(outcome.get("cpu_s", 0.0), 3),
         "wall_s": round(outcome.get("wall_s", 0.0), 3),

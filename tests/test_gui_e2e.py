@@ -1,0 +1,112 @@
+"""The desktop app as a person meets it: a real window under Xvfb replays the demo clip and
+saves a screenshot; without a display the app exits with one line pointing to --headless."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PyQt6 import QtGui
+
+from tests.conftest import REPO, run_cli
+
+DEMO = REPO / "assets" / "demo" / "ser-live-demo.flac"
+IDLE_TEXT = "\u2014"
+DISPLAY_VARS = ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")
+
+
+def env_without_display(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in DISPLAY_VARS}
+    return {**env, **extra}
+
+
+def run_app(args: list[str], env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    # run_cli merges into os.environ; the display variables must be absent, so pass the whole env
+    return subprocess.run([sys.executable, "-m", "ser_live", *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=REPO, env=env)
+
+
+@pytest.fixture
+def xvfb() -> Iterator[str]:
+    """A private X server; Xvfb picks a free display number and reports it on a pipe."""
+    if shutil.which("Xvfb") is None:
+        raise RuntimeError("Xvfb is not installed (apt-get install xvfb)")
+    read_fd, write_fd = os.pipe()
+    server = subprocess.Popen(
+        ["Xvfb", "-displayfd", str(write_fd), "-screen", "0", "1400x1000x24", "-nolisten", "tcp"],
+        pass_fds=(write_fd,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    os.close(write_fd)
+    with os.fdopen(read_fd) as pipe:
+        number = pipe.readline().strip()
+    try:
+        assert number, "Xvfb did not start"
+        yield f":{number}"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def grey_pixels(path: Path) -> np.ndarray:
+    image = QtGui.QImage(str(path)).convertToFormat(QtGui.QImage.Format.Format_Grayscale8)
+    assert not image.isNull()
+    bits = image.constBits()
+    assert bits is not None
+    bits.setsize(image.sizeInBytes())
+    rows = np.frombuffer(bits, dtype=np.uint8).reshape(image.height(), image.bytesPerLine())
+    return rows[:, : image.width()].copy()
+
+
+def region(pixels: np.ndarray, rect: list[int]) -> np.ndarray:
+    x, y, w, h = rect
+    return pixels[y : y + h, x : x + w]
+
+
+@pytest.mark.slow
+def test_screenshot_of_a_replay_under_xvfb(xvfb: str, model_path: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out.png"
+    proc = run_app(
+        ["--model", str(model_path), "--input", str(DEMO), "--screenshot", str(out), "--duration", "6"],
+        env_without_display(DISPLAY=xvfb),
+    )
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert summary["saved"] and out.is_file()
+    assert summary["label"] != IDLE_TEXT  # the emotion label left its idle state
+    # 2.0 .. 6.0 s, every 0.5 s (a machine too busy to keep up skips hops rather than lag)
+    assert summary["windows"] + summary["skipped_hops"] == 9 and summary["speech_windows"] > 0
+    pixels = grey_pixels(out)
+    for name in ("waveform", "probabilities", "emotion"):
+        area = region(pixels, summary["regions"][name])
+        assert area.size and area.std() > 10, f"the {name} area of the screenshot is blank"
+        # drawn content, not just a background: a good share of pixels differ from the commonest one
+        values, counts = np.unique(area, return_counts=True)
+        assert counts.max() < 0.97 * area.size, f"the {name} area holds almost one colour"
+
+
+def test_no_display_exits_with_one_line_pointing_to_headless(model_path: Path) -> None:
+    proc = run_app(["--model", str(model_path)], env_without_display(), timeout=60)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--headless" in lines[0] and lines[0].startswith("ser-live: error:"), proc.stderr
+    assert proc.stdout == ""
+
+
+def test_unreachable_display_exits_with_one_line(model_path: Path) -> None:
+    proc = run_app(["--model", str(model_path)], env_without_display(DISPLAY=":987"), timeout=60)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--headless" in lines[0] and ":987" in lines[0], proc.stderr
+
+
+def test_screenshot_needs_an_input(model_path: Path, tmp_path: Path) -> None:
+    proc = run_cli("--model", str(model_path), "--screenshot", str(tmp_path / "x.png"),
+                   env={"QT_QPA_PLATFORM": "offscreen"})
+    assert proc.returncode == 2 and "--input" in proc.stderr and "Traceback" not in proc.stderr
