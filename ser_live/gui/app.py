@@ -13,6 +13,7 @@ import ctypes
 import ctypes.util
 import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -22,7 +23,9 @@ from ser_live.errors import SerLiveError
 
 APP_NAME = "ser-live"
 SCREENSHOT_SIZE = (1200, 760)
-SCREENSHOT_GRACE_S = 30.0  # beyond the clip's length: give up waiting and grab anyway
+SCREENSHOT_GRACE_S = 30.0
+SIGNAL_POLL_MS = 200
+EXIT_INTERRUPTED = 130  # beyond the clip's length: give up waiting and grab anyway
 NO_DISPLAY = "no display to open a window on (DISPLAY is not set); run without one using --headless"
 
 
@@ -98,10 +101,36 @@ def run_app(args: argparse.Namespace) -> int:
         print(f"ser-live: {source.describe()}, model {classifier.metadata.name}", file=sys.stderr, flush=True)
         window.start_source(source, args.duration)
     else:
-        window.start_microphone(args.device)
+        window.start_microphone(args.device, getattr(args, "device_rate", None))
+    interrupted = _quit_on_signals(app)
     if screenshot:
         return _screenshot_run(app, window, args.screenshot, args.duration)
-    return app.exec()
+    status = app.exec()
+    window.close()  # stops capture and saves settings, also when a signal ended the loop
+    return EXIT_INTERRUPTED if interrupted else status
+
+
+def _quit_on_signals(app: Any) -> list[int]:
+    """Ctrl-C and SIGTERM close the window cleanly (capture stopped, settings saved).
+
+    Python runs signal handlers only between bytecodes, so a short timer keeps Python
+    stepping while Qt's loop idles. Returns a list that holds the signal once one came.
+    """
+    from PyQt6 import QtCore
+
+    received: list[int] = []
+
+    def handler(signum: int, frame: object) -> None:
+        received.append(signum)
+        app.quit()
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+    wake = QtCore.QTimer(app)
+    wake.setInterval(SIGNAL_POLL_MS)
+    wake.timeout.connect(lambda: None)
+    wake.start()
+    return received
 
 
 def _given(flag: str) -> bool:

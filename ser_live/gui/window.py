@@ -393,9 +393,10 @@ class MainWindow(QtWidgets.QMainWindow):
         data = self.device_combo.currentData()
         return int(data) if data is not None else None
 
-    def start_microphone(self, device: str | int | None = None) -> bool:
+    def start_microphone(self, device: str | int | None = None, device_rate_hz: int | None = None) -> bool:
         """Capture from ``device`` (an index or part of a name, as ``--device`` takes) or the
-        picked one; with none usable, say so and offer the demo clip."""
+        picked one, at ``device_rate_hz`` if given (``--device-rate``); with none usable, say
+        so and offer the demo clip."""
         self._last_file = None
         if self.device_error:
             self.stop_capture()
@@ -403,7 +404,7 @@ class MainWindow(QtWidgets.QMainWindow):
             return False
         try:
             spec = device if device is not None else self._selected_device()
-            source = MicrophoneSource(spec, self.session.processor.cfg.sample_rate_hz)
+            source = MicrophoneSource(spec, self.session.processor.cfg.sample_rate_hz, device_rate_hz)
         except SerLiveError as exc:
             self.stop_capture()
             self.show_no_microphone(str(exc))
