@@ -38,6 +38,7 @@ STARTUP_TIMEOUT_S = 5.0  # some PortAudio hosts (ALSA over PulseAudio) take ~1.6
 WAVEFORM_SECONDS = 5.0
 
 Sink = Callable[[WindowResult], None]
+AudioSink = Callable[[np.ndarray], None]
 
 
 class AudioSource(Protocol):
@@ -85,10 +86,14 @@ class Engine:
         processor: StreamProcessor,
         sinks: list[Sink] | None = None,
         duration_s: float | None = None,
+        audio_sinks: list[AudioSink] | None = None,
     ) -> None:
+        """``sinks`` get each result, ``audio_sinks`` each block of raw input as read (device
+        rate and channels, e.g. for recording); both are called in the worker thread."""
         self.source = source
         self.processor = processor
         self.sinks = list(sinks or [])
+        self.audio_sinks = list(audio_sinks or [])
         self.duration_s = duration_s
         self.stats = EngineStats()
         self.latest: queue.Queue[WindowResult] = queue.Queue(maxsize=1)
@@ -184,6 +189,8 @@ class Engine:
         self.processor.reset(self.processor.samples_seen / self.processor.cfg.sample_rate_hz + gap_s)
 
     def _process(self, block: np.ndarray, arrived: float) -> None:
+        for audio_sink in self.audio_sinks:
+            audio_sink(block)
         mono = self._resampler.process(to_mono(block))
         if self.duration_s is not None:
             remaining = round(self.duration_s * self.processor.cfg.sample_rate_hz) - self.processor.samples_seen

@@ -69,6 +69,12 @@ class StreamProcessor:
         self.samples_seen = 0
         self._until_window = self.cfg.window_samples
 
+    def set_smoothing(self, smoothing_s: float) -> None:
+        """Change the smoothing time constant between windows (from any thread: the smoother
+        is swapped in one assignment, so a window uses the old one or the new one)."""
+        self.settings = ProcessorSettings(self.settings.hop_s, smoothing_s, self.settings.gate)
+        self.smoother = ProbabilitySmoother(smoothing_s, self.cfg.hop_s)
+
     def reset(self, t_s: float | None = None) -> None:
         """Start afresh (after a gap in the input); ``t_s`` keeps stream time continuous."""
         self._features.reset()

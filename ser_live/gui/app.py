@@ -23,9 +23,9 @@ from ser_live.errors import SerLiveError
 
 APP_NAME = "ser-live"
 SCREENSHOT_SIZE = (1200, 760)
-SCREENSHOT_GRACE_S = 30.0
+SCREENSHOT_GRACE_S = 30.0  # beyond the clip's length: give up waiting and grab anyway
 SIGNAL_POLL_MS = 200
-EXIT_INTERRUPTED = 130  # beyond the clip's length: give up waiting and grab anyway
+EXIT_INTERRUPTED = 130
 NO_DISPLAY = "no display to open a window on (DISPLAY is not set); run without one using --headless"
 
 
@@ -101,7 +101,7 @@ def run_app(args: argparse.Namespace) -> int:
         print(f"ser-live: {source.describe()}, model {classifier.metadata.name}", file=sys.stderr, flush=True)
         window.start_source(source, args.duration)
     else:
-        window.start_microphone(args.device, getattr(args, "device_rate", None))
+        window.start_microphone(args.device, args.device_rate)
     interrupted = _quit_on_signals(app)
     if screenshot:
         return _screenshot_run(app, window, args.screenshot, args.duration)

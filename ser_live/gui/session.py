@@ -13,7 +13,7 @@ import collections
 import dataclasses
 import threading
 from pathlib import Path
-from typing import Any, TextIO, cast
+from typing import TextIO
 
 import numpy as np
 import soundfile
@@ -22,9 +22,7 @@ from ser_live.engine import AudioSource, Engine, EngineStats
 from ser_live.errors import SerLiveError
 from ser_live.model import EmotionClassifier
 from ser_live.processor import ProcessorSettings, StreamProcessor, WindowResult
-from ser_live.ringbuffer import RingBuffer
 from ser_live.sinks import CsvSink
-from ser_live.smoothing import ProbabilitySmoother
 
 RESULT_BACKLOG = 4096  # results the GUI has not drained yet; far more than a stalled GUI collects
 ENGINE_JOIN_TIMEOUT_S = 3.0
@@ -117,34 +115,6 @@ class Recorder:
             self.rows_written += 1
 
 
-class _TapRing:
-    """The source's ring buffer as the engine reads it, handing each block read to a tap too."""
-
-    def __init__(self, ring: RingBuffer, tap: Any) -> None:
-        self._ring = ring
-        self._tap = tap
-
-    def read_new(self) -> tuple[np.ndarray, int]:
-        block, lost = self._ring.read_new()
-        if len(block):
-            self._tap(block)
-        return block, lost
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._ring, name)
-
-
-class TappedSource:
-    """An audio source whose blocks, as the worker reads them, also go to the recorder."""
-
-    def __init__(self, source: AudioSource, tap: Any) -> None:
-        self.inner = source
-        self.ring = _TapRing(source.ring, tap)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-
 class LiveSession:
     """One classifier; one engine at a time, replaced when the source changes."""
 
@@ -189,9 +159,8 @@ class LiveSession:
         self._results.clear()
         self.processor = self._new_processor()
         self.source = source
-        # the tap's ring reads like a RingBuffer (read_new, then everything else delegated)
-        tapped = cast(AudioSource, TappedSource(source, self.recorder.audio))
-        self.engine = Engine(tapped, self.processor, [self._results.append, self.recorder.result], duration_s)
+        self.engine = Engine(source, self.processor, [self._results.append, self.recorder.result], duration_s,
+                             audio_sinks=[self.recorder.audio])
         if record_to is not None:
             self.recorder.start(record_to, source, self.processor)
         try:
@@ -215,16 +184,11 @@ class LiveSession:
         self.recorder.start(wav_path, self.source, self.processor)
 
     def set_smoothing(self, smoothing_s: float) -> None:
-        """Change the smoothing time constant now, without restarting capture.
-
-        Swapping the processor's smoother is one attribute assignment, atomic for the worker,
-        which uses either the old smoother or the new one for a window, never half of each.
-        """
+        """Change the smoothing time constant now, without restarting capture."""
         if smoothing_s < 0:
             raise SerLiveError("smoothing must be >= 0")
         self.settings = dataclasses.replace(self.settings, smoothing_s=smoothing_s)
-        self.processor.settings = self.settings
-        self.processor.smoother = ProbabilitySmoother(smoothing_s, self.processor.cfg.hop_s)
+        self.processor.set_smoothing(smoothing_s)
 
     def drain(self) -> list[WindowResult]:
         """Results that arrived since the last call, oldest first (GUI thread)."""
