@@ -9,7 +9,7 @@ extras="${1:-}"
 APT_PACKAGES=(
   python3-venv libportaudio2 libsndfile1 libasound2-plugins
   libegl1 libgl1 libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0
-  libxcb-xinerama0 libxcb-randr0 libxcb-render-util0 libxcb-image0 libdbus-1-3 libfontconfig1
+  libxcb-xinerama0 libxcb-randr0 libxcb-render-util0 libxcb-image0 libxcb-xkb1 libdbus-1-3 libfontconfig1
   fonts-dejavu-core
 )
 # The test suite also runs real PulseAudio, Xvfb and sox.
