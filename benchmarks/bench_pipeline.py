@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -21,12 +22,13 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-import psutil
-import soundfile
-
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # as the ser-live command runs (ser_live/__init__.py)
+
+import numpy as np  # noqa: E402
+import psutil  # noqa: E402
+import soundfile  # noqa: E402
 
 from ser_live.audio_io import load_audio  # noqa: E402
 from ser_live.features import normalize_window, offline_features  # noqa: E402
