@@ -58,6 +58,49 @@ def _read_with_audioread(path: Path, first_error: Exception) -> tuple[np.ndarray
     return pcm.reshape(-1, channels), int(rate)
 
 
+class AudioFileReader:
+    """A file read block by block, so replaying hours of audio keeps memory flat.
+
+    libsndfile formats stream from disk; formats only audioread decodes are held in memory.
+    Opening checks the file, so an unreadable one fails before anything starts.
+    """
+
+    def __init__(self, path: Path | str) -> None:
+        import soundfile
+
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise AudioFileError(f"audio file not found: {self.path}")
+        self._file: soundfile.SoundFile | None = None
+        self._data: np.ndarray | None = None
+        self._offset = 0
+        try:
+            self._file = soundfile.SoundFile(str(self.path))
+            self.sample_rate_hz, self.channels, frames = self._file.samplerate, self._file.channels, self._file.frames
+        except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError):
+            self._data, self.sample_rate_hz = read_audio(self.path)
+            self.channels, frames = self._data.shape[1], len(self._data)
+        if frames == 0:
+            self.close()
+            raise AudioFileError(f"{self.path}: the file holds no audio")
+
+    def read(self, frames: int) -> np.ndarray:
+        """Up to ``frames`` frames as (frames, channels) float32; empty at the end of the file."""
+        if self._data is not None:
+            block = self._data[self._offset : self._offset + frames]
+            self._offset += len(block)
+            return block
+        assert self._file is not None
+        try:
+            return self._file.read(frames, dtype="float32", always_2d=True)
+        except RuntimeError as exc:  # libsndfile's error for data corrupt past the header
+            raise AudioFileError(f"{self.path}: cannot decode audio ({exc})") from exc
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+
+
 def load_audio(path: Path | str, sample_rate_hz: int) -> np.ndarray:
     """A file as float32 mono at ``sample_rate_hz``."""
     data, rate = read_audio(path)

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from ser_live.audio_io import load_audio
-from ser_live.errors import DeviceError
+from ser_live.audio_io import AudioFileReader
+from ser_live.errors import AudioFileError, DeviceError
 from ser_live.ringbuffer import RingBuffer
 
 RING_SECONDS = 10.0
@@ -150,18 +150,22 @@ class MicrophoneSource:
 
 
 class FileSource:
-    """Replays a file through the live path: in real time, or as fast as the worker consumes it."""
+    """Replays a file through the live path, in real time or as fast as the worker consumes it.
 
-    channels = 1
+    Like a device, it delivers blocks at the file's own rate and channels; the worker mixes
+    down and resamples, so a replay exercises exactly what live capture does.
+    """
+
     overflows = 0
     input_latency_s = 0.0
 
-    def __init__(self, path: Path | str, model_rate_hz: int, fast: bool = False) -> None:
+    def __init__(self, path: Path | str, fast: bool = False) -> None:
         self.path = Path(path)
-        self.audio = load_audio(self.path, model_rate_hz)
-        self.sample_rate_hz = model_rate_hz
+        self._reader = AudioFileReader(self.path)
+        self.sample_rate_hz = self._reader.sample_rate_hz
+        self.channels = self._reader.channels
         self.realtime = not fast
-        self.ring = _ring_for(model_rate_hz, 1)
+        self.ring = _ring_for(self.sample_rate_hz, self.channels)
         self.name = self.path.name
         self.error: str | None = None
         self._stop = threading.Event()
@@ -172,25 +176,31 @@ class FileSource:
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=2)
+        if self._thread.is_alive():
+            self._thread.join(timeout=2)
         self.ring.close()
 
     def describe(self) -> str:
         return f"file {self.name} ({'real time' if self.realtime else 'fast'})"
 
     def _run(self) -> None:
-        block = round(BLOCK_S * self.sample_rate_hz)
-        frames = self.audio.reshape(-1, 1)
+        block_frames = round(BLOCK_S * self.sample_rate_hz)
         started = time.monotonic()
-        for offset in range(0, len(frames), block):
-            if self._stop.is_set():
-                break
-            chunk = frames[offset : offset + block]
-            if self.realtime:
-                due = started + (offset + len(chunk)) / self.sample_rate_hz
-                if self._stop.wait(max(0.0, due - time.monotonic())):
+        sent = 0
+        try:
+            while not self._stop.is_set():
+                block = self._reader.read(block_frames)
+                if not len(block):
                     break
-                self.ring.write(chunk)
-            elif not self.ring.write_waiting(chunk, self._stop):
-                break
-        self.ring.close()
+                sent += len(block)
+                if self.realtime:
+                    if self._stop.wait(max(0.0, started + sent / self.sample_rate_hz - time.monotonic())):
+                        break
+                    self.ring.write(block)
+                elif not self.ring.write_waiting(block, self._stop):
+                    break
+        except AudioFileError as exc:
+            self.error = str(exc)
+        finally:
+            self._reader.close()
+            self.ring.close()

@@ -87,7 +87,7 @@ def open_source(args: argparse.Namespace, model_rate_hz: int) -> FileSource | Mi
     from ser_live.capture import FileSource, MicrophoneSource
 
     if args.input is not None:
-        return FileSource(args.input, model_rate_hz, fast=args.fast)
+        return FileSource(args.input, fast=args.fast)
     if args.fast:
         raise SerLiveError("--fast only applies to --input FILE")
     return MicrophoneSource(args.device, model_rate_hz, args.device_rate)

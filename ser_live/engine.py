@@ -27,7 +27,7 @@ from typing import Protocol
 import numpy as np
 
 from ser_live.audio_io import to_mono
-from ser_live.errors import DeviceError
+from ser_live.errors import DeviceError, SerLiveError
 from ser_live.processor import StreamProcessor, WindowResult
 from ser_live.resample import StreamResampler
 from ser_live.ringbuffer import RingBuffer
@@ -144,7 +144,7 @@ class Engine:
     def _work(self) -> None:
         try:
             self._loop()
-        except DeviceError as exc:
+        except SerLiveError as exc:
             self.error = str(exc)
         finally:
             self.stats.overflows = self.source.overflows
@@ -176,7 +176,7 @@ class Engine:
                 self._publish(self.processor.push(self._resampler.process(np.zeros(0, np.float32), last=True)), now)
                 self._publish(self.processor.flush(), now)
                 if self.source.error:
-                    raise DeviceError(self.source.error)
+                    raise SerLiveError(self.source.error)
                 return
             else:
                 if self.source.realtime and time.monotonic() - last_data > timeout_s:

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
+import soxr
 
 from tests.conftest import fixture_clips, run_cli
 
@@ -131,3 +132,23 @@ def test_bad_options(model_path: Path) -> None:
     assert_one_line_error(run_cli("--model", str(model_path), "--headless", "--fast"), "--fast")
     assert_one_line_error(run_cli("--model", str(model_path), "--headless", "--input", str(fixture_clips()[0]),
                                   "--hop", "0.123"), "hop_s")
+
+
+def test_a_44k_stereo_file_replays_like_its_16k_mono_original(model_path: Path, tmp_path: Path) -> None:
+    """The replay hands the file's own rate and channels to the worker, which mixes down and
+    resamples as for a USB microphone; the verdicts match the 16 kHz mono original."""
+    clip = fixture_clips()[4]
+    audio, rate = soundfile.read(str(clip), dtype="float32")
+    stereo = soxr.resample(np.stack([audio, audio], axis=1), rate, 44100)
+    soundfile.write(tmp_path / "stereo.wav", stereo, 44100, subtype="FLOAT")
+    runs = []
+    for path in (clip, tmp_path / "stereo.wav"):
+        proc = run_cli("--model", str(model_path), "--headless", "--input", str(path), "--fast", "--smoothing", "0")
+        assert proc.returncode == 0, proc.stderr
+        runs.append([json.loads(line) for line in proc.stdout.splitlines()])
+    original, converted = runs
+    assert [r["t"] for r in original] == [r["t"] for r in converted]
+    assert [r["speech"] for r in original] == [r["speech"] for r in converted]
+    for a, b in zip(original, converted, strict=True):
+        if a["speech"]:
+            assert max(abs(a["probs"][k] - b["probs"][k]) for k in a["probs"]) < 0.1

@@ -65,7 +65,7 @@ def test_frames_overwritten_before_reading_are_counted_as_dropped(classifier) ->
 
 def test_file_replay_processes_every_window_and_keeps_recent_audio(classifier) -> None:  # noqa: ANN001
     clip = fixture_clips()[0]
-    source = FileSource(clip, 16000, fast=True)
+    source = FileSource(clip, fast=True)
     engine = Engine(source, StreamProcessor(classifier))
     results = []
     engine.sinks.append(results.append)
