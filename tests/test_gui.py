@@ -5,8 +5,10 @@ file from the open dialog, no microphone, settings and the about box."""
 from __future__ import annotations
 
 import csv
+import gc
 import io
 import os
+import weakref
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before pytest-qt makes the QApplication
@@ -14,7 +16,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before pytest-qt makes 
 import numpy as np
 import pytest
 import soundfile
-from PyQt6 import QtCore, QtGui, QtWidgets
+from PyQt6 import QtCore, QtGui, QtWidgets, sip
 
 from ser_live.audio_io import load_audio
 from ser_live.capture import FileSource
@@ -222,3 +224,27 @@ def test_about_box_shows_the_model_card(window: MainWindow) -> None:
     assert any("model card" in b.text() or meta.name in b.text() for b in window.open_messages)
     for box in window.open_messages:
         box.accept()
+
+
+def test_a_closed_window_goes_with_its_last_reference(qtbot, classifier, tmp_path: Path) -> None:  # noqa: ANN001
+    """No reference cycle through the window (a slot closing over self): otherwise its C++ side
+    is destroyed whenever the cyclic GC next runs, which can be inside a callback Qt is making
+    into one of its widgets, and Qt then segfaults (seen in pytest-qt's _process_events)."""
+    settings = QtCore.QSettings(str(tmp_path / "gone.ini"), QtCore.QSettings.Format.IniFormat)
+    win = MainWindow(LiveSession(classifier, ProcessorSettings()), settings)
+    qtbot.addWidget(win)
+    win.show()
+    win.show_about()
+    for box in win.open_messages:
+        box.accept()
+    win.rescan_action.trigger()
+    win.close()
+    gone, label = weakref.ref(win), win.emotion_label
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        del win
+        assert gone() is None and sip.isdeleted(label)
+    finally:
+        if enabled:
+            gc.enable()

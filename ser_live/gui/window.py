@@ -111,6 +111,13 @@ def _card_value(value: Any) -> str:
 
 
 class MainWindow(QtWidgets.QMainWindow):
+    """The app's window. Every slot connected here is a bound method, never a lambda or closure
+    over ``self``: PyQt holds a bound method's instance weakly but a closure strongly, so a
+    closure over ``self`` puts the window in a reference cycle. Its C++ side then dies whenever
+    the cyclic GC next runs, which can be inside a Python callback (an event filter, a
+    pyqtgraph paint) that Qt is making into one of the window's own widgets: a segfault once
+    that callback returns. Without a cycle the window goes when its last reference does."""
+
     sigSessionEnded = QtCore.pyqtSignal()  # capture stopped: end of file, duration, error or Stop
 
     def __init__(
@@ -288,7 +295,7 @@ class MainWindow(QtWidgets.QMainWindow):
                                           pixmap.SP_DialogSaveButton)
         self.about_action = self._action("About", "F1", self.show_about, "model card and licences",
                                          pixmap.SP_MessageBoxInformation)
-        self.rescan_action = self._action("Rescan devices", "F5", lambda: self._populate_devices(None),
+        self.rescan_action = self._action("Rescan devices", "F5", self.rescan_devices,
                                           "look for input devices again")
         self.quit_action = self._action("Quit", "Ctrl+Q", self.close, "quit ser-live")
 
@@ -385,6 +392,9 @@ class MainWindow(QtWidgets.QMainWindow):
                     self.device_combo.setCurrentIndex(i)
                     break
         self.device_combo.blockSignals(False)
+
+    def rescan_devices(self) -> None:
+        self._populate_devices(None)
 
     def _device_chosen(self, index: int) -> None:
         self.start_microphone()
@@ -555,9 +565,14 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _show_box(self, box: QtWidgets.QMessageBox) -> None:
         box.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
-        box.finished.connect(lambda _=0, b=box: self._messages.remove(b) if b in self._messages else None)
+        box.finished.connect(self._box_finished)
         self._messages.append(box)
         box.open()
+
+    def _box_finished(self) -> None:
+        box = self.sender()
+        if isinstance(box, QtWidgets.QMessageBox) and box in self._messages:
+            self._messages.remove(box)
 
     @property
     def open_messages(self) -> list[QtWidgets.QMessageBox]:
