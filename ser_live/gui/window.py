@@ -456,7 +456,7 @@ class MainWindow(QtWidgets.QMainWindow):
         """Replay a file through the live pipeline; an unreadable file is reported, nothing else changes."""
         path = Path(path)
         try:
-            source = FileSource(path, self.session.processor.cfg.sample_rate_hz, fast=fast)
+            source = FileSource(path, fast=fast)
         except SerLiveError as exc:
             self.show_error("Cannot open audio file", str(exc))
             return False
