@@ -27,12 +27,15 @@ def _recipe(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--copies", type=int, default=d.copies, help="augmented renderings per clip")
     p.add_argument("--threads", type=int, default=d.threads)
+    p.add_argument("--head", choices=("gap", "time_meanmax"), default=d.head,
+                   help="pooling head: global average, or mean+max over time keeping frequency bands")
 
 
 def _make_recipe(args) -> Recipe:
     if args.epochs < 1 or args.copies < 0 or args.threads < 1:
         raise SerLiveError("--epochs and --threads must be >= 1 and --copies >= 0")
-    return Recipe(epochs=args.epochs, seed=args.seed, copies=args.copies, threads=args.threads)
+    return Recipe(epochs=args.epochs, seed=args.seed, copies=args.copies, threads=args.threads,
+                  head=args.head)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     _recipe(p)
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--out-dir", default="runs/cv")
+    p.add_argument("--rescore", action="store_true", help="score the fold models already in --out-dir again")
 
     p = sub.add_parser("evaluate", help="evaluate a .tflite model (per window and per clip)")
     _common(p)
@@ -80,7 +84,8 @@ def run(argv: list[str] | None = None) -> int:
         from training.pipeline import cross_validate, load_dataset
 
         clips, audio, _ = load_dataset(args.data, cfg, args.actors, args.drop_label)
-        cross_validate(clips, audio, cfg, _make_recipe(args), args.folds, Path(args.out_dir), cache)
+        cross_validate(clips, audio, cfg, _make_recipe(args), args.folds, Path(args.out_dir), cache,
+                       rescore=args.rescore)
     elif args.command == "evaluate":
         from training.pipeline import evaluate_command
 

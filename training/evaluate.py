@@ -69,15 +69,17 @@ def clip_probs(probs: np.ndarray, ev: EvalWindows, n_clips: int) -> tuple[np.nda
 class Evaluation:
     window: dict
     clip: dict
-    agreement: float | None
+    agreement: float | None  # same top class, int8 vs float, over all windows
     no_speech_clips: int
     clip_true: np.ndarray
     clip_pred: np.ndarray
     window_true: np.ndarray
     window_pred: np.ndarray
+    agreement_speech: float | None = None  # the same over the speech windows only (what the app shows)
 
     def summary(self) -> dict:
         return {"window": self.window, "clip": self.clip, "int8_float_agreement": self.agreement,
+                "int8_float_agreement_speech_windows": self.agreement_speech,
                 "clips_without_speech_window": self.no_speech_clips}
 
 
@@ -89,14 +91,16 @@ def evaluate_probs(int8_probs: np.ndarray, float_probs: np.ndarray | None, ev: E
     speech = ev.speech
     cprobs, fallbacks = clip_probs(int8_probs, ev, n_clips)
     c_pred = cprobs.argmax(axis=1)
-    agreement = None
+    agreement = agreement_speech = None
     if float_probs is not None:
-        agreement = float(np.mean(float_probs.argmax(axis=1) == w_pred))
+        same = float_probs.argmax(axis=1) == w_pred
+        agreement = float(np.mean(same))
+        agreement_speech = float(np.mean(same[speech])) if speech.any() else agreement
     window = metrics(w_true[speech], w_pred[speech]) if speech.any() else metrics(w_true, w_pred)
     window["speech_windows"] = int(speech.sum())
     window["all_windows"] = int(len(speech))
     return Evaluation(window, metrics(clip_labels, c_pred), agreement, fallbacks, clip_labels, c_pred,
-                      w_true[speech], w_pred[speech])
+                      w_true[speech], w_pred[speech], agreement_speech)
 
 
 def evaluate_model(model_path: Path, ev: EvalWindows, clip_labels: np.ndarray, threads: int = 1) -> Evaluation:

@@ -52,17 +52,25 @@ def load_dataset(data: list[str], cfg: FeatureConfig, actors: str | None = None,
     return clips, audio, summary
 
 
-def _representative(bank, clip_ids, cfg, seed, n=300) -> np.ndarray:
+def _representative(bank, clip_ids, cfg, seed, n=1000) -> np.ndarray:
+    """Calibration windows for int8: random speech crops of training clips, clean and augmented."""
+    from training.net import INPUT_CLIP
+
     rng = np.random.default_rng(seed + 1)
     items = np.flatnonzero(np.isin(bank.item_clip, clip_ids))
-    return sample_windows(bank, rng.choice(items, size=min(n, len(items)), replace=False), cfg, rng)
+    picked = rng.choice(items, size=n, replace=len(items) < n)
+    return np.clip(sample_windows(bank, picked, cfg, rng), -INPUT_CLIP, INPUT_CLIP)
 
 
-def fit_and_export(bank, clips, audio_ids, cfg, recipe: Recipe, out_stem: Path, card: dict, log=print):
+def fit_and_export(bank, clips, audio_ids, cfg, recipe: Recipe, out_stem: Path, card: dict, log=print,
+                   keep_keras: bool = False):
     labels = label_indices(clips)
     model = train_model(bank, audio_ids, labels[audio_ids], cfg, recipe, log=log)
     rep = _representative(bank, audio_ids, cfg, recipe.seed)
-    return export_model(model, rep, out_stem, cfg, card)
+    clf = export_model(model, rep, out_stem, cfg, card)
+    if keep_keras:
+        model.save(Path(out_stem).with_name(Path(out_stem).name + ".keras"))
+    return clf
 
 
 def export_model(model, rep, out_stem, cfg, card):
@@ -72,14 +80,24 @@ def export_model(model, rep, out_stem, cfg, card):
 
 
 def cross_validate(clips, audio, cfg, recipe: Recipe, folds: int, out_dir: Path, cache_dir: Path | None,
-                   log=print) -> dict:
-    """Speaker-held-out CV: each fold's whole speakers are unseen by its model; int8 figures."""
+                   log=print, rescore: bool = False) -> dict:
+    """Speaker-held-out CV: each fold's whole speakers are unseen by its model; int8 figures.
+
+    With ``rescore`` the fold models already in ``out_dir`` are scored again, not retrained.
+    """
     speakers = [c.speaker for c in clips]
     groups = speaker_folds(speakers, folds)
-    bank = build_bank(clips, audio, cfg, recipe.copies, recipe.seed, cache_dir)
+    previous = Path(out_dir) / "cv.json"
+    if rescore:
+        if not previous.exists():
+            raise TrainingError(f"--rescore: no {previous} from an earlier run")
+        old = json.loads(previous.read_text())
+        recipe = Recipe(**{**old["recipe"], "widths": tuple(old["recipe"]["widths"])})
+    else:
+        bank = build_bank(clips, audio, cfg, recipe.copies, recipe.seed, cache_dir)
     labels = label_indices(clips)
     results, pooled = [], {"clip_true": [], "clip_pred": [], "win_true": [], "win_pred": []}
-    agreements = []
+    agreements, agreements_speech = [], []
     start = time.time()
     for k, held in enumerate(groups):
         held_set = set(held)
@@ -87,7 +105,9 @@ def cross_validate(clips, audio, cfg, recipe: Recipe, folds: int, out_dir: Path,
         train_ids = np.asarray([i for i, c in enumerate(clips) if c.speaker not in held_set])
         log(f"fold {k + 1}/{folds}: held-out speakers {', '.join(held)} ({len(test_ids)} clips)")
         stem = Path(out_dir) / f"fold{k + 1}" / "model"
-        fit_and_export(bank, clips, train_ids, cfg, recipe, stem, {"fold": k + 1, "held_out": held}, log=log)
+        if not rescore:
+            fit_and_export(bank, clips, train_ids, cfg, recipe, stem, {"fold": k + 1, "held_out": held}, log=log,
+                           keep_keras=True)
         ev = eval_windows([audio[i] for i in test_ids], cfg)
         res = evaluate_model(stem.with_suffix(".tflite"), ev, labels[test_ids], threads=recipe.threads)
         write_report(res, stem.parent / "report", f"fold {k + 1} (held out: {', '.join(held)})")
@@ -100,6 +120,7 @@ def cross_validate(clips, audio, cfg, recipe: Recipe, folds: int, out_dir: Path,
         pooled["win_true"].append(res.window_true)
         pooled["win_pred"].append(res.window_pred)
         agreements.append(res.agreement)
+        agreements_speech.append(res.agreement_speech)
     ct, cp = np.concatenate(pooled["clip_true"]), np.concatenate(pooled["clip_pred"])
     wt, wp = np.concatenate(pooled["win_true"]), np.concatenate(pooled["win_pred"])
     summary = {
@@ -112,8 +133,9 @@ def cross_validate(clips, audio, cfg, recipe: Recipe, folds: int, out_dir: Path,
         "mean_fold_clip": {m: float(np.mean([r["clip"][m] for r in results])) for m in ("accuracy", "uar", "macro_f1")},
         "std_fold_clip": {m: float(np.std([r["clip"][m] for r in results])) for m in ("accuracy", "uar", "macro_f1")},
         "int8_float_agreement": float(np.mean(agreements)),
+        "int8_float_agreement_speech_windows": float(np.mean(agreements_speech)),
         "folds": results,
-        "seconds": round(time.time() - start),
+        "seconds": old["seconds"] if rescore else round(time.time() - start),
     }
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -129,7 +151,7 @@ def cross_validate(clips, audio, cfg, recipe: Recipe, folds: int, out_dir: Path,
 
 def card_cv(summary: dict) -> dict:
     return {k: summary[k] for k in ("protocol", "pooled_clip", "pooled_window", "mean_fold_clip", "std_fold_clip",
-                                    "int8_float_agreement")} | {
+                                    "int8_float_agreement", "int8_float_agreement_speech_windows")} | {
         "per_fold_clip": [{"fold": f["fold"], "held_out": f["held_out"], **f["clip"]} for f in summary["folds"]]}
 
 
@@ -177,7 +199,8 @@ def evaluate_command(data, model_path: Path, actors=None, drop_labels=(), report
     log(f"per speech window ({res.window['n']} of {res.window['all_windows']}): accuracy "
         f"{res.window['accuracy']:.3f}  UAR {res.window['uar']:.3f}  macro-F1 {res.window['macro_f1']:.3f}")
     if res.agreement is not None:
-        log(f"int8 vs float: same top class on {res.agreement:.2%} of windows")
+        log(f"int8 vs float: same top class on {res.agreement:.2%} of windows "
+            f"({res.agreement_speech:.2%} of speech windows)")
     else:
         log("int8 vs float: no <name>.float.tflite beside the model, agreement not measured")
     if res.no_speech_clips:

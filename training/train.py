@@ -31,6 +31,7 @@ class Recipe:
     spec_augment: bool = True
     widths: tuple[int, ...] = (16, 32, 64, 96)
     dropout: float = 0.3
+    head: str = "gap"
     seed: int = 0
     threads: int = 2
 
@@ -91,7 +92,7 @@ def train_model(bank: Bank, clip_ids: np.ndarray, clip_labels: np.ndarray, cfg: 
         initial_learning_rate=recipe.peak_lr / 20, decay_steps=total - warmup, alpha=0.0,
         warmup_target=recipe.peak_lr, warmup_steps=warmup,
     )
-    model = build_model(cfg.frames_per_window, cfg.n_mels, len(EMOTIONS), recipe.widths, recipe.dropout)
+    model = build_model(cfg.frames_per_window, cfg.n_mels, len(EMOTIONS), recipe.widths, recipe.dropout, recipe.head)
     model.compile(
         optimizer=keras.optimizers.AdamW(learning_rate=schedule, weight_decay=recipe.weight_decay),
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=recipe.label_smoothing),
