@@ -166,6 +166,9 @@ def train_command(data, out: Path, cfg: FeatureConfig, recipe: Recipe, actors=No
                           "speakers": len({c.speaker for c in clips}),
                           "corpora": dict(summary.per_corpus), "skipped_unreadable": len(summary.unreadable)},
         "recipe": recipe.to_dict(),
+        "limitations": "acted, studio-recorded North American English from 20 actors (RAVDESS 01-20); "
+                       "expect lower accuracy on spontaneous speech, other languages and far-field rooms; "
+                       "RAVDESS actors 21-24 were never used (kept for an independent check)",
     }
     if cv_folds:
         cv_summary = cross_validate(clips, audio, cfg, recipe, cv_folds, Path("runs") / f"cv-{out.name}",

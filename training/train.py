@@ -31,7 +31,7 @@ class Recipe:
     spec_augment: bool = True
     widths: tuple[int, ...] = (16, 32, 64, 96)
     dropout: float = 0.3
-    head: str = "gap"
+    head: str = "time_meanmax"
     seed: int = 0
     threads: int = 2
 
