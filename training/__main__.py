@@ -8,7 +8,6 @@ from pathlib import Path
 
 from ser_live.config import FeatureConfig
 from ser_live.errors import SerLiveError
-
 from training.train import Recipe
 
 

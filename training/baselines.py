@@ -19,7 +19,6 @@ from pathlib import Path
 import numpy as np
 
 from ser_live.config import FeatureConfig
-
 from training.data import label_indices
 from training.datasets import speaker_folds
 from training.evaluate import metrics
@@ -89,7 +88,7 @@ def baselines_command(data, cfg: FeatureConfig, actors, drop_labels, n_folds: in
     start = time.time()
     clips, audio, _ = load_dataset(data, cfg, actors, drop_labels, log=log)
     y = label_indices(clips)
-    feats = dict(zip(("mlp", "svm"), _features(clips, audio, cfg.sample_rate_hz, cache_dir)))
+    feats = dict(zip(("mlp", "svm"), _features(clips, audio, cfg.sample_rate_hz, cache_dir), strict=True))
     groups = speaker_folds([c.speaker for c in clips], n_folds)
     speaker_split = [np.asarray([i for i, c in enumerate(clips) if c.speaker in set(g)]) for g in groups]
     order = np.random.default_rng(seed).permutation(len(clips))

@@ -18,9 +18,8 @@ import numpy as np
 from ser_live.audio_io import load_audio
 from ser_live.config import EMOTIONS, FeatureConfig
 from ser_live.errors import AudioFileError
-from ser_live.features import FrameFeatures, offline_features, normalize_window, window_starts
+from ser_live.features import FrameFeatures, normalize_window, offline_features, window_starts
 from ser_live.gate import GateConfig, is_speech
-
 from training import augment
 from training.datasets import Clip, DatasetSummary
 
@@ -99,8 +98,9 @@ def _cache_key(clips: list[Clip], cfg: FeatureConfig, copies: int, seed: int) ->
 
 
 def build_bank(clips: list[Clip], audio: list[np.ndarray], cfg: FeatureConfig, copies: int, seed: int,
-               cache_dir: Path | None = None, gate: GateConfig = GateConfig()) -> Bank:
+               cache_dir: Path | None = None, gate: GateConfig | None = None) -> Bank:
     """Features of each clip plus ``copies`` augmented renderings (each seeded by clip and copy)."""
+    gate = gate or GateConfig()
     path = None
     if cache_dir is not None:
         path = Path(cache_dir) / f"bank-{_cache_key(clips, cfg, copies, seed)}.npz"
@@ -153,7 +153,8 @@ class EvalWindows:
     speech: np.ndarray  # (n,) bool: the gate lets this window through
 
 
-def eval_windows(audio: list[np.ndarray], cfg: FeatureConfig, gate: GateConfig = GateConfig()) -> EvalWindows:
+def eval_windows(audio: list[np.ndarray], cfg: FeatureConfig, gate: GateConfig | None = None) -> EvalWindows:
+    gate = gate or GateConfig()
     wins, idx, speech = [], [], []
     n = cfg.frames_per_window
     for ci, samples in enumerate(audio):

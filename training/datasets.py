@@ -21,7 +21,6 @@ from pathlib import Path
 
 from ser_live.audio_io import AUDIO_EXTENSIONS
 from ser_live.config import EMOTIONS
-
 from training import TrainingError
 
 log = logging.getLogger(__name__)
@@ -95,7 +94,8 @@ class DatasetSummary:
     def lines(self) -> list[str]:
         out = [f"clips: {self.clips} ({', '.join(f'{k} {v}' for k, v in sorted(self.per_corpus.items()))})"]
         if self.dropped:
-            out.append("left out (--drop-label): " + ", ".join(f"{k} {v}" for k, v in sorted(self.dropped.items())))
+            dropped = ", ".join(f"{k} {v}" for k, v in sorted(self.dropped.items()))
+            out.append(f"left out (--drop-label): {dropped}")
         if self.unrecognized:
             out.append(f"unrecognized file names skipped: {len(self.unrecognized)} (e.g. {self.unrecognized[0]})")
         if self.unreadable:
@@ -109,7 +109,8 @@ def _read_manifest(manifest: Path) -> list[tuple[Path, str, str]]:
             reader = csv.DictReader(handle)
             missing = {"path", "label", "speaker"} - set(reader.fieldnames or [])
             if missing:
-                raise TrainingError(f"{manifest}: missing column(s) {', '.join(sorted(missing))} (need path,label,speaker)")
+                columns = ", ".join(sorted(missing))
+                raise TrainingError(f"{manifest}: missing column(s) {columns} (need path,label,speaker)")
             rows = [(manifest.parent / row["path"], row["label"], row["speaker"]) for row in reader]
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise TrainingError(f"cannot read manifest {manifest}: {exc}") from None

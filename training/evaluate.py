@@ -10,7 +10,6 @@ import numpy as np
 
 from ser_live.config import EMOTIONS
 from ser_live.model import EmotionClassifier
-
 from training.data import EvalWindows
 
 

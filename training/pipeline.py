@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 
 from ser_live.config import EMOTIONS, FeatureConfig
-
 from training import TrainingError
 from training.data import build_bank, eval_windows, label_indices, load_clips, sample_windows
 from training.datasets import Clip, DatasetSummary, actor_number, discover, speaker_folds

@@ -8,7 +8,6 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from ser_live.config import EMOTIONS, FeatureConfig
-
 from training.augment import spec_augment
 from training.data import Bank, sample_windows
 
@@ -45,7 +44,7 @@ def _epoch_data(bank: Bank, clip_items: list[np.ndarray], clip_labels: np.ndarra
                 recipe: Recipe, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     n_classes = len(EMOTIONS)
     chosen, labels = [], []
-    for items, label in zip(clip_items, clip_labels):
+    for items, label in zip(clip_items, clip_labels, strict=True):
         for _ in range(recipe.crops_per_clip):
             if len(items) == 1 or rng.random() < recipe.clean_fraction:
                 chosen.append(items[0])
@@ -81,7 +80,7 @@ def train_model(bank: Bank, clip_ids: np.ndarray, clip_labels: np.ndarray, cfg: 
     tf.config.experimental.enable_op_determinism()
     rng = np.random.default_rng(recipe.seed)
     by_clip: dict[int, list[int]] = {}
-    for item, (ci, copy) in enumerate(zip(bank.item_clip, bank.item_copy)):
+    for item, (ci, copy) in enumerate(zip(bank.item_clip, bank.item_copy, strict=True)):
         if copy <= recipe.copies:
             by_clip.setdefault(int(ci), []).append(item)
     clip_items = [np.asarray(sorted(by_clip[int(c)], key=lambda i: bank.item_copy[i])) for c in clip_ids]
