@@ -38,7 +38,10 @@ def _make_recipe(args) -> Recipe:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m training",
+        description="Train, cross-validate and evaluate ser-live emotion models (see docs/training.md).",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("train", help="train a model and export int8 TFLite + metadata JSON")
