@@ -32,7 +32,7 @@ from ser_live.processor import StreamProcessor, WindowResult
 from ser_live.resample import StreamResampler
 from ser_live.ringbuffer import RingBuffer
 
-POLL_S = 0.01
+POLL_S = 0.02
 SILENT_DEVICE_TIMEOUT_S = 2.0
 STARTUP_TIMEOUT_S = 5.0  # some PortAudio hosts (ALSA over PulseAudio) take ~1.6 s to deliver audio
 WAVEFORM_SECONDS = 5.0
