@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -30,21 +29,14 @@ import psutil
 import soundfile
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from tests.xvfb import start_xvfb  # noqa: E402  (the same X server the end-to-end test uses)
+
 DEMO = REPO / "assets" / "demo" / "ser-live-demo.flac"
 SAMPLE_S = 0.25
 TARGET_FPS = 25.0
 TARGET_CPU_PCT = 20.0
-
-
-def start_xvfb() -> tuple[subprocess.Popen[bytes], str]:
-    read_fd, write_fd = os.pipe()
-    server = subprocess.Popen(
-        ["Xvfb", "-displayfd", str(write_fd), "-screen", "0", "1400x1000x24", "-nolisten", "tcp"],
-        pass_fds=(write_fd,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    os.close(write_fd)
-    with os.fdopen(read_fd) as pipe:
-        return server, ":" + pipe.readline().strip()
 
 
 def main() -> int:
@@ -52,9 +44,6 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=20.0, help="seconds of real-time replay")
     parser.add_argument("--model", type=Path, help="model to run (default: the shipped one)")
     args = parser.parse_args()
-    if shutil.which("Xvfb") is None:
-        print("bench_gui: Xvfb is not installed (apt-get install xvfb)", file=sys.stderr)
-        return 2
     with tempfile.TemporaryDirectory() as tmp:
         audio, rate = soundfile.read(DEMO, dtype="float32")
         clip = Path(tmp) / "demo-twice.wav"

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -16,6 +15,7 @@ import pytest
 from PyQt6 import QtGui
 
 from tests.conftest import REPO, run_cli
+from tests.xvfb import start_xvfb
 
 DEMO = REPO / "assets" / "demo" / "ser-live-demo.flac"
 IDLE_TEXT = "\u2014"
@@ -35,20 +35,10 @@ def run_app(args: list[str], env: dict[str, str], timeout: float = 120) -> subpr
 
 @pytest.fixture
 def xvfb() -> Iterator[str]:
-    """A private X server; Xvfb picks a free display number and reports it on a pipe."""
-    if shutil.which("Xvfb") is None:
-        raise RuntimeError("Xvfb is not installed (apt-get install xvfb)")
-    read_fd, write_fd = os.pipe()
-    server = subprocess.Popen(
-        ["Xvfb", "-displayfd", str(write_fd), "-screen", "0", "1400x1000x24", "-nolisten", "tcp"],
-        pass_fds=(write_fd,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    os.close(write_fd)
-    with os.fdopen(read_fd) as pipe:
-        number = pipe.readline().strip()
+    """A private X server on a free display."""
+    server, display = start_xvfb()
     try:
-        assert number, "Xvfb did not start"
-        yield f":{number}"
+        yield display
     finally:
         server.terminate()
         server.wait(timeout=10)

@@ -1,0 +1,25 @@
+"""A private X server for tests and benchmarks that need a real window."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+
+
+def start_xvfb() -> tuple[subprocess.Popen[bytes], str]:
+    """Start Xvfb on a free display (it reports the number on a pipe); returns (server, ":N")."""
+    if shutil.which("Xvfb") is None:
+        raise RuntimeError("Xvfb is not installed (apt-get install xvfb)")
+    read_fd, write_fd = os.pipe()
+    server = subprocess.Popen(
+        ["Xvfb", "-displayfd", str(write_fd), "-screen", "0", "1400x1000x24", "-nolisten", "tcp"],
+        pass_fds=(write_fd,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    os.close(write_fd)
+    with os.fdopen(read_fd) as pipe:
+        number = pipe.readline().strip()
+    if not number:
+        server.kill()
+        raise RuntimeError("Xvfb did not start")
+    return server, f":{number}"
