@@ -18,28 +18,26 @@ MIN_PITCH_HZ = 60.0
 MAX_PITCH_HZ = 400.0
 
 
+# Slaney's mel scale: linear below 1 kHz, logarithmic above (librosa's default).
+_MEL_HZ_STEP = 200.0 / 3
+_MEL_LOG_HZ = 1000.0
+_MEL_LOG_MEL = _MEL_LOG_HZ / _MEL_HZ_STEP
+_MEL_LOGSTEP = np.log(6.4) / 27.0
+
+
 def _hz_to_mel(hz: np.ndarray) -> np.ndarray:
-    """Slaney mel scale: linear below 1 kHz, logarithmic above."""
     hz = np.asarray(hz, dtype=np.float64)
-    f_sp = 200.0 / 3
-    min_log_hz = 1000.0
-    min_log_mel = min_log_hz / f_sp
-    logstep = np.log(6.4) / 27.0
-    mels = hz / f_sp
-    above = hz >= min_log_hz
-    mels[above] = min_log_mel + np.log(hz[above] / min_log_hz) / logstep
+    mels = hz / _MEL_HZ_STEP
+    above = hz >= _MEL_LOG_HZ
+    mels[above] = _MEL_LOG_MEL + np.log(hz[above] / _MEL_LOG_HZ) / _MEL_LOGSTEP
     return mels
 
 
 def _mel_to_hz(mels: np.ndarray) -> np.ndarray:
     mels = np.asarray(mels, dtype=np.float64)
-    f_sp = 200.0 / 3
-    min_log_hz = 1000.0
-    min_log_mel = min_log_hz / f_sp
-    logstep = np.log(6.4) / 27.0
-    hz = f_sp * mels
-    above = mels >= min_log_mel
-    hz[above] = min_log_hz * np.exp(logstep * (mels[above] - min_log_mel))
+    hz = _MEL_HZ_STEP * mels
+    above = mels >= _MEL_LOG_MEL
+    hz[above] = _MEL_LOG_HZ * np.exp(_MEL_LOGSTEP * (mels[above] - _MEL_LOG_MEL))
     return hz
 
 
