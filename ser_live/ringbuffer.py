@@ -21,6 +21,7 @@ class RingBuffer:
         self.channels = channels
         self._data = np.zeros((capacity_frames, channels), dtype=np.float32)
         self.written = 0  # frames ever written; only the producer assigns it
+        self._claimed = 0  # frames written or being written: the producer raises it before copying
         self.read = 0  # frames ever consumed; only the consumer assigns it
         self.closed = False
         self._space = threading.Condition()
@@ -28,6 +29,7 @@ class RingBuffer:
     def write(self, block: np.ndarray) -> None:
         """Copy ``block`` (frames, channels) in, overwriting the oldest frames if full. Never blocks."""
         n = len(block)
+        self._claimed = self.written + n  # announce the overwrite before it happens
         if n > self.capacity:
             block = block[n - self.capacity :]
             self.written += n - self.capacity
@@ -86,8 +88,9 @@ class RingBuffer:
         start = start_total % self.capacity
         first = min(n, self.capacity - start)
         out = np.concatenate([self._data[start : start + first], self._data[: n - first]])
-        # A producer that lapped us while we copied may have overwritten the oldest frames.
-        overrun = min(n, max(0, self.written - start_total - self.capacity))
+        # A producer that lapped us while we copied, or is copying right now, may have
+        # overwritten the oldest frames: everything it claimed counts, finished or not.
+        overrun = min(n, max(0, self._claimed - start_total - self.capacity))
         if overrun:
             out = out[overrun:]
             lost += overrun
