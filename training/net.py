@@ -39,7 +39,7 @@ def configure_threads(threads: int = 2) -> None:
 
 def build_model(frames: int, n_mels: int, n_classes: int, widths: tuple[int, ...] = DEFAULT_WIDTHS,
                 dropout: float = 0.3, head: str = "gap") -> keras.Model:
-    """A strided 5x5 stem, then conv-BN-ReLU-pool blocks, global average pooling, softmax.
+    """A strided 5x5 stem, then conv-BN-ReLU-pool blocks, a pooling head (``training.train.HEADS``), softmax.
 
     About 11 M multiply-adds and 80 k weights for the default widths: an int8 window runs in
     about a millisecond on one core.

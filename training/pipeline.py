@@ -13,7 +13,7 @@ from training import TrainingError
 from training.data import build_bank, eval_windows, label_indices, load_clips, sample_windows
 from training.datasets import Clip, DatasetSummary, actor_number, discover, speaker_folds
 from training.evaluate import Evaluation, evaluate_model, metrics, write_report
-from training.train import Recipe, train_model
+from training.train import Recipe, describe_network, train_model
 
 DEFAULT_CACHE = Path("runs/cache")
 
@@ -159,9 +159,9 @@ def train_command(data, out: Path, cfg: FeatureConfig, recipe: Recipe, actors=No
     start = time.time()
     clips, audio, summary = load_dataset(data, cfg, actors, drop_labels, log=log)
     card = {
-        "model": "small log-mel CNN (strided 5x5 stem + 3 conv-BN-ReLU-pool blocks, global average pooling)",
+        "model": describe_network(recipe.head),
         "task": f"{len(EMOTIONS)}-class speech emotion, one {cfg.window_s:g} s window every {cfg.hop_s:g} s",
-        "training_data": {"paths": [str(p) for p in data], "actors": actors, "clips": len(clips),
+        "training_data": {"folders": [Path(p).name for p in data], "actors": actors, "clips": len(clips),
                           "speakers": len({c.speaker for c in clips}),
                           "corpora": dict(summary.per_corpus), "skipped_unreadable": len(summary.unreadable)},
         "recipe": recipe.to_dict(),

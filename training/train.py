@@ -11,6 +11,16 @@ from ser_live.config import EMOTIONS, FeatureConfig
 from training.augment import spec_augment
 from training.data import Bank, sample_windows
 
+HEADS = {
+    "gap": "global average pooling",
+    "time_meanmax": "mean and max over time, frequency bands kept",
+}
+
+
+def describe_network(head: str) -> str:
+    """The network in one line, for the model card."""
+    return f"small log-mel CNN (strided 5x5 stem + 3 conv-BN-ReLU-pool blocks, {HEADS[head]}, softmax)"
+
 
 @dataclass
 class Recipe:
