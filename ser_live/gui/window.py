@@ -495,11 +495,8 @@ class MainWindow(QtWidgets.QMainWindow):
         if self.session.recorder.active:
             self.stop_recording()
             return
-        start_dir = str(self.settings.value("last_dir", "")) if self.persist else ""
-        name = time.strftime("ser-live-session-%Y%m%d-%H%M%S.wav")
-        path, _ = QtWidgets.QFileDialog.getSaveFileName(
-            self, "Record session (a CSV is written beside the WAV)", str(Path(start_dir) / name), "WAV (*.wav)"
-        )
+        path = self._ask_save_path("Record session (a CSV is written beside the WAV)",
+                                   "ser-live-session-%Y%m%d-%H%M%S.wav", "WAV (*.wav)")
         if path:
             self.start_recording(Path(path))
         else:
@@ -528,13 +525,17 @@ class MainWindow(QtWidgets.QMainWindow):
             self._status_bar().showMessage(f"recorded {seconds:.1f} s: {wav} and {csv_path.name}", 10000)
 
     def export_plot_dialog(self) -> None:
-        start_dir = str(self.settings.value("last_dir", "")) if self.persist else ""
-        name = time.strftime("ser-live-plot-%Y%m%d-%H%M%S.png")
-        path, _ = QtWidgets.QFileDialog.getSaveFileName(
-            self, "Export the probability plot", str(Path(start_dir) / name), "PNG image (*.png)"
-        )
+        path = self._ask_save_path("Export the probability plot", "ser-live-plot-%Y%m%d-%H%M%S.png",
+                                   "PNG image (*.png)")
         if path:
             self.export_plot(Path(path))
+
+    def _ask_save_path(self, title: str, name_pattern: str, file_filter: str) -> str:
+        """A save dialog in the last folder used, offering a time-stamped name; '' if cancelled."""
+        start_dir = str(self.settings.value("last_dir", "")) if self.persist else ""
+        name = time.strftime(name_pattern)
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, title, str(Path(start_dir) / name), file_filter)
+        return path
 
     def export_plot(self, path: Path) -> bool:
         if path.suffix.lower() != ".png":
