@@ -4,6 +4,7 @@ no speech window says so instead of guessing."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,4 +62,4 @@ def analyze_file(path: Path, processor: StreamProcessor) -> ClipReport:
 
 def clip_settings(settings: ProcessorSettings) -> ProcessorSettings:
     """Per-clip analysis averages windows itself, so smoothing across windows is turned off."""
-    return ProcessorSettings(hop_s=settings.hop_s, smoothing_s=0.0, gate=settings.gate)
+    return dataclasses.replace(settings, smoothing_s=0.0)

@@ -47,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--format", choices=("jsonl", "csv"), default="jsonl", help="record format (headless)")
     parser.add_argument("--hop", type=float, metavar="S", help="seconds between results (default: model's)")
     parser.add_argument(
-        "--smoothing", type=float, metavar="S", default=DEFAULT_SMOOTHING_S,
+        "--smoothing", type=float, metavar="S",
         help=f"time constant of probability smoothing, 0 for none (default {DEFAULT_SMOOTHING_S})",
     )
     parser.add_argument(
@@ -65,9 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
 def settings_from(args: argparse.Namespace) -> ProcessorSettings:
     if args.hop is not None and args.hop <= 0:
         raise SerLiveError("--hop must be positive")
-    if args.smoothing < 0:
+    smoothing_s = DEFAULT_SMOOTHING_S if args.smoothing is None else args.smoothing
+    if smoothing_s < 0:
         raise SerLiveError("--smoothing must be >= 0")
-    return ProcessorSettings(hop_s=args.hop, smoothing_s=args.smoothing, gate=GateConfig(min_level_db=args.gate_db))
+    return ProcessorSettings(hop_s=args.hop, smoothing_s=smoothing_s, gate=GateConfig(min_level_db=args.gate_db))
 
 
 def load_classifier(args: argparse.Namespace) -> EmotionClassifier:

@@ -8,6 +8,7 @@ changes a result.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -72,7 +73,7 @@ class StreamProcessor:
     def set_smoothing(self, smoothing_s: float) -> None:
         """Change the smoothing time constant between windows (from any thread: the smoother
         is swapped in one assignment, so a window uses the old one or the new one)."""
-        self.settings = ProcessorSettings(self.settings.hop_s, smoothing_s, self.settings.gate)
+        self.settings = dataclasses.replace(self.settings, smoothing_s=smoothing_s)
         self.smoother = ProbabilitySmoother(smoothing_s, self.cfg.hop_s)
 
     def reset(self, t_s: float | None = None) -> None:

@@ -93,7 +93,7 @@ def run_app(args: argparse.Namespace) -> int:
     session = LiveSession(classifier, settings)
     source = open_source(args, session.processor.cfg.sample_rate_hz) if args.input is not None else None
     window = MainWindow(session, QtCore.QSettings(), device=args.device, restore=not screenshot,
-                        restore_smoothing=not _given("--smoothing"))
+                        restore_smoothing=args.smoothing is None)
     if screenshot:
         window.resize(*SCREENSHOT_SIZE)
     window.show()
@@ -132,9 +132,6 @@ def _quit_on_signals(app: Any) -> list[int]:
     wake.start()
     return received
 
-
-def _given(flag: str) -> bool:
-    return any(a == flag or a.startswith(flag + "=") for a in sys.argv[1:])
 
 
 def _screenshot_run(app: Any, window: Any, path: Path, duration_s: float | None) -> int:
