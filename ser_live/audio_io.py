@@ -27,21 +27,15 @@ def resample(audio: np.ndarray, from_hz: int, to_hz: int) -> np.ndarray:
 
 
 def read_audio(path: Path | str) -> tuple[np.ndarray, int]:
-    """Decode a file as ``(frames, channels)`` float32 plus its sample rate, or raise AudioFileError."""
-    path = Path(path)
-    if not path.is_file():
-        raise AudioFileError(f"audio file not found: {path}")
-    import soundfile
-
+    """Decode a whole file as ``(frames, channels)`` float32 plus its sample rate, or raise AudioFileError."""
+    reader = AudioFileReader(path)
     try:
-        data, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
-    except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
-        data, rate = _read_with_audioread(path, exc)
-    if data.size == 0:
-        raise AudioFileError(f"{path}: the file holds no audio")
+        data = reader.read()
+    finally:
+        reader.close()
     if not np.all(np.isfinite(data)):
-        raise AudioFileError(f"{path}: the file holds invalid (non-finite) samples")
-    return data, int(rate)
+        raise AudioFileError(f"{reader.path}: the file holds invalid (non-finite) samples")
+    return data, reader.sample_rate_hz
 
 
 def _read_with_audioread(path: Path, first_error: Exception) -> tuple[np.ndarray, int]:
@@ -77,17 +71,19 @@ class AudioFileReader:
         try:
             self._file = soundfile.SoundFile(str(self.path))
             self.sample_rate_hz, self.channels, frames = self._file.samplerate, self._file.channels, self._file.frames
-        except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError):
-            self._data, self.sample_rate_hz = read_audio(self.path)
+        except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
+            self._data, self.sample_rate_hz = _read_with_audioread(self.path, exc)
             self.channels, frames = self._data.shape[1], len(self._data)
         if frames == 0:
             self.close()
             raise AudioFileError(f"{self.path}: the file holds no audio")
 
-    def read(self, frames: int) -> np.ndarray:
-        """Up to ``frames`` frames as (frames, channels) float32; empty at the end of the file."""
+    def read(self, frames: int = -1) -> np.ndarray:
+        """Up to ``frames`` frames (-1: all that is left) as (frames, channels) float32; empty at
+        the end of the file."""
         if self._data is not None:
-            block = self._data[self._offset : self._offset + frames]
+            end = len(self._data) if frames < 0 else self._offset + frames
+            block = self._data[self._offset : end]
             self._offset += len(block)
             return block
         assert self._file is not None
