@@ -63,8 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def settings_from(args: argparse.Namespace) -> ProcessorSettings:
+    """The processor settings the options ask for; options that contradict each other are a
+    user error here, for every mode (headless, analyze, desktop app)."""
     if args.hop is not None and args.hop <= 0:
         raise SerLiveError("--hop must be positive")
+    if args.fast and args.input is None:
+        raise SerLiveError("--fast only applies to --input FILE")
     smoothing_s = DEFAULT_SMOOTHING_S if args.smoothing is None else args.smoothing
     if smoothing_s < 0:
         raise SerLiveError("--smoothing must be >= 0")
@@ -89,8 +93,6 @@ def open_source(args: argparse.Namespace, model_rate_hz: int) -> FileSource | Mi
 
     if args.input is not None:
         return FileSource(args.input, fast=args.fast)
-    if args.fast:
-        raise SerLiveError("--fast only applies to --input FILE")
     return MicrophoneSource(args.device, model_rate_hz, args.device_rate)
 
 

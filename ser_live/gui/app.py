@@ -71,8 +71,6 @@ def run_app(args: argparse.Namespace) -> int:
         raise SerLiveError(problem)
     if args.screenshot is not None and args.input is None:
         raise SerLiveError("--screenshot needs --input FILE (the clip to replay before the screenshot)")
-    if args.fast and args.input is None:
-        raise SerLiveError("--fast only applies to --input FILE")
 
     from ser_live.cli import load_classifier, open_source, settings_from
 
