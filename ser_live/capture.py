@@ -40,8 +40,25 @@ def _sounddevice() -> Any:
     return sounddevice
 
 
+# PortAudio streams open in this process; PortAudio may only be re-initialized while there are none.
+_open_streams = 0
+_streams_lock = threading.Lock()
+
+
+def _rescan(sd: Any) -> None:
+    """PortAudio lists devices once, when it is initialized (at import). Re-initializing it
+    finds a microphone plugged in, or a sound server started, after launch. Terminating
+    PortAudio closes every stream, so this is skipped while one is open."""
+    with _streams_lock:
+        if _open_streams == 0:
+            sd._terminate()
+            sd._initialize()
+
+
 def list_input_devices() -> list[dict[str, Any]]:
+    """The input devices present now (rescanned unless a stream is open)."""
     sd = _sounddevice()
+    _rescan(sd)
     devices = []
     for index, info in enumerate(sd.query_devices()):
         if info["max_input_channels"] > 0:
@@ -59,9 +76,12 @@ def list_input_devices() -> list[dict[str, Any]]:
 
 def resolve_device(spec: str | int | None) -> int | None:
     """An input device by index or by a case-insensitive substring of its name (None: default)."""
+    devices = list_input_devices()
+    if not devices:
+        wanted = "" if spec is None else f" (asked for '{spec}')"
+        raise DeviceError(f"no audio input device found{wanted}")
     if spec is None:
         return None
-    devices = list_input_devices()
     if isinstance(spec, int) or str(spec).isdigit():
         index = int(spec)
         if any(d["index"] == index for d in devices):
@@ -99,6 +119,7 @@ class MicrophoneSource:
         self.input_latency_s = 0.0
         self._stopping = False
         self._stream: Any = None
+        self._counted = False
 
     def _pick_rate(self, sd: Any, model_rate_hz: int, default_hz: int, requested_hz: int | None) -> int:
         """The model's rate if the device does it (no resampling), else one it supports; the
@@ -124,7 +145,11 @@ class MicrophoneSource:
         self.ring.close()
 
     def start(self) -> None:
+        global _open_streams
         sd = _sounddevice()
+        with _streams_lock:
+            _open_streams += 1
+            self._counted = True
         try:
             self._stream = sd.InputStream(
                 device=self.device,
@@ -137,15 +162,21 @@ class MicrophoneSource:
             )
             self._stream.start()
         except sd.PortAudioError as exc:
+            self.stop()
             raise DeviceError(f"cannot open input device '{self.name}': {exc}") from exc
         self.input_latency_s = float(self._stream.latency)
 
     def stop(self) -> None:
+        global _open_streams
         self._stopping = True
         if self._stream is not None:
             # closing a stream whose device vanished may fail; it is gone either way
             with contextlib.suppress(Exception):
                 self._stream.close()
+        with _streams_lock:
+            if self._counted:
+                _open_streams -= 1
+                self._counted = False
         self.ring.close()
 
     def describe(self) -> str:

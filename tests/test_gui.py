@@ -8,6 +8,7 @@ import csv
 import gc
 import io
 import os
+import threading
 import weakref
 from pathlib import Path
 
@@ -249,3 +250,47 @@ def test_a_closed_window_goes_with_its_last_reference(qtbot, classifier, tmp_pat
     finally:
         if enabled:
             gc.enable()
+
+
+@pytest.mark.slow
+def test_device_plugged_in_after_launch_then_switching_devices(
+    qtbot, classifier, tmp_path: Path, monkeypatch: pytest.MonkeyPatch  # noqa: ANN001
+) -> None:
+    """Real PortAudio capture: the app starts with no sound server (no microphone), one comes
+    up (as a USB microphone would be plugged in), F5 finds it, and switching between its two
+    devices restarts capture without restarting the app; speech played in is shown each time."""
+    from tests.conftest import fixture_clips
+    from tests.pulse import PulseServer
+
+    server = PulseServer(tmp_path / "pulse")
+    for key, value in server.client_env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("PULSE_SERVER", server.env["PULSE_RUNTIME_PATH"] + "/native")
+    settings = QtCore.QSettings(str(tmp_path / "devices.ini"), QtCore.QSettings.Format.IniFormat)
+    win = MainWindow(LiveSession(classifier, ProcessorSettings()), settings)
+    qtbot.addWidget(win)
+    win.show()
+    assert not win.start_microphone()
+    assert "No microphone" in win.banner_text.text() and not win.device_combo.isEnabled()
+    clip = next(c for c in fixture_clips() if "-05-02-" in c.name)  # angry, strong intensity
+    server.start()
+    try:
+        win.rescan_action.trigger()
+        names = [win.device_combo.itemText(i) for i in range(win.device_combo.count())]
+        assert win.device_combo.isEnabled() and "pulse (ALSA)" in names and "default (ALSA)" in names, names
+        for name in ("pulse", "default"):
+            index = names.index(f"{name} (ALSA)")
+            win.device_combo.setCurrentIndex(index)
+            win.device_combo.activated.emit(index)  # what a pick by the user sends
+            qtbot.waitUntil(lambda: win.session.running and win.last_result is not None, timeout=10_000)
+            assert win.session.source is not None and win.session.source.name == name
+            assert not win.banner.isVisible() and name in win.status_source.text()
+            player = threading.Thread(target=server.play, args=(clip,))
+            player.start()
+            qtbot.waitUntil(lambda: win.last_result is not None and win.last_result.speech, timeout=15_000)
+            player.join()
+            assert win.emotion_label.text() != IDLE_TEXT
+        win.stop_capture()
+    finally:
+        win.close()
+        server.kill()

@@ -394,7 +394,14 @@ class MainWindow(QtWidgets.QMainWindow):
         self.device_combo.blockSignals(False)
 
     def rescan_devices(self) -> None:
-        self._populate_devices(None)
+        """Refill the picker, keeping the current choice. PortAudio only rescans with no stream
+        open, so a running microphone is stopped for it and restarted."""
+        was_capturing = self.session.running and isinstance(self.session.source, MicrophoneSource)
+        if was_capturing:
+            self.stop_capture()
+        self._populate_devices(self.device_combo.currentText() or None)
+        if was_capturing:
+            self.start_microphone()
 
     def _device_chosen(self, index: int) -> None:
         self.start_microphone()
@@ -408,17 +415,16 @@ class MainWindow(QtWidgets.QMainWindow):
         picked one, at ``device_rate_hz`` if given (``--device-rate``); with none usable, say
         so and offer the demo clip."""
         self._last_file = None
-        if self.device_error:
-            self.stop_capture()
-            self.show_no_microphone(self.device_error)
-            return False
+        # Stopped first: with no stream open PortAudio rescans, so a device plugged in since launch is found.
+        self.stop_capture()
         try:
             spec = device if device is not None else self._selected_device()
             source = MicrophoneSource(spec, self.session.processor.cfg.sample_rate_hz, device_rate_hz)
         except SerLiveError as exc:
-            self.stop_capture()
-            self.show_no_microphone(str(exc))
+            self.device_error = str(exc)
+            self.show_no_microphone(self.device_error)
             return False
+        self.device_error = None
         if self.persist:
             self.settings.setValue("device", self.device_combo.currentText())
         return self.start_source(source)
