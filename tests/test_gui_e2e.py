@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -100,3 +102,28 @@ def test_screenshot_needs_an_input(model_path: Path, tmp_path: Path) -> None:
     proc = run_cli("--model", str(model_path), "--screenshot", str(tmp_path / "x.png"),
                    env={"QT_QPA_PLATFORM": "offscreen"})
     assert proc.returncode == 2 and "--input" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.slow
+def test_corrupt_model_launched_from_a_menu_shows_a_message_box(xvfb: str, model_path: Path, tmp_path: Path) -> None:
+    """A desktop launch has no terminal (stderr is not a tty here either): the error that stops
+    the app appears in a window as well as in the one line on stderr; SIGTERM closes it."""
+    bad = tmp_path / "bad.tflite"
+    bad.write_bytes(b"this is not a flatbuffer" * 10)
+    shutil.copy(model_path.with_suffix(".json"), bad.with_suffix(".json"))
+    env = env_without_display(DISPLAY=xvfb)
+    proc = subprocess.Popen([sys.executable, "-m", "ser_live", "--model", str(bad)], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while '"ser-live"' not in subprocess.run(["xwininfo", "-root", "-tree"], env=env, capture_output=True,
+                                                 text=True).stdout:
+            assert proc.poll() is None and time.monotonic() < deadline, "no message box appeared"
+            time.sleep(0.2)
+        proc.terminate()
+        stdout, stderr = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 2
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("ser-live: error:") and "not a valid TFLite" in lines[0], stderr

@@ -75,7 +75,12 @@ def run_app(args: argparse.Namespace) -> int:
     from ser_live.cli import load_classifier, open_source, settings_from
 
     settings = settings_from(args)
-    classifier = load_classifier(args)  # a bad model ends here, in one line, before any window
+    try:
+        classifier = load_classifier(args)  # a bad model ends here, in one line, before the main window
+    except SerLiveError as exc:
+        if args.screenshot is None and not sys.stderr.isatty():
+            _show_startup_error(str(exc))
+        raise
 
     from PyQt6 import QtCore, QtWidgets
 
@@ -108,6 +113,18 @@ def run_app(args: argparse.Namespace) -> int:
     return EXIT_INTERRUPTED if interrupted else status
 
 
+def _show_startup_error(message: str) -> None:
+    """Started from a desktop menu, nobody reads stderr: the error that stops the app is also
+    shown in a message box. From a terminal the one line on stderr says it all."""
+    from PyQt6 import QtWidgets
+
+    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([sys.argv[0]])
+    box = QtWidgets.QMessageBox(QtWidgets.QMessageBox.Icon.Critical, APP_NAME, f"ser-live cannot start:\n\n{message}")
+    box.show()
+    _quit_on_signals(app)  # SIGTERM closes the box too
+    app.exec()  # until the box, the last window, is closed
+
+
 def _quit_on_signals(app: Any) -> list[int]:
     """Ctrl-C and SIGTERM close the window cleanly (capture stopped, settings saved).
 
@@ -129,7 +146,6 @@ def _quit_on_signals(app: Any) -> list[int]:
     wake.timeout.connect(lambda: None)
     wake.start()
     return received
-
 
 
 def _screenshot_run(app: Any, window: Any, path: Path, duration_s: float | None) -> int:
