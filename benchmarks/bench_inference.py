@@ -47,13 +47,13 @@ def main(argv: list[str] | None = None) -> int:
 
     stream = StreamingFeatures(cfg)
     stream.push(audio[: cfg.window_samples])
-    clf.predict(normalize_window(stream.window().logmel))  # warm up
+    clf.predict(normalize_window(stream.window().logmel, cfg))  # warm up
     per_hop, model_only, from_scratch = [], [], []
     for k in range(args.hops):
         start = cfg.window_samples + k * cfg.hop_samples
         t0 = time.perf_counter()
         stream.push(audio[start : start + cfg.hop_samples])
-        window = normalize_window(stream.window().logmel)
+        window = normalize_window(stream.window().logmel, cfg)
         t1 = time.perf_counter()
         clf.predict(window)
         t2 = time.perf_counter()
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         model_only.append((t2 - t1) * 1000)
         t3 = time.perf_counter()
         chunk = audio[start - cfg.window_samples + cfg.hop_samples : start + cfg.hop_samples]
-        clf.predict(normalize_window(offline_features(chunk, cfg).logmel[: cfg.frames_per_window]))
+        clf.predict(normalize_window(offline_features(chunk, cfg).logmel[: cfg.frames_per_window], cfg))
         from_scratch.append((time.perf_counter() - t3) * 1000)
     print(f"model: {args.model} ({args.model.stat().st_size / 1024:.1f} KiB int8), threads {args.threads}")
     print(f"per hop, features + int8 inference (live path): {_stats(per_hop)}")

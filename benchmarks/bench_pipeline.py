@@ -59,7 +59,7 @@ def bench_hop(model: Path, hops: int) -> dict[str, float]:
         per_hop.append(elapsed)
         if result.speech:
             speech_hop.append(elapsed)
-    window = normalize_window(offline_features(audio[: cfg.window_samples], cfg).logmel)
+    window = normalize_window(offline_features(audio[: cfg.window_samples], cfg).logmel, cfg)
     model_ms = []
     for _ in range(200):
         t0 = time.perf_counter()

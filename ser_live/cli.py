@@ -51,8 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"time constant of probability smoothing, 0 for none (default {DEFAULT_SMOOTHING_S})",
     )
     parser.add_argument(
-        "--gate-db", type=float, metavar="DB", default=GateConfig.min_level_db,
-        help=f"speech must peak above this level in dBFS (default {GateConfig.min_level_db})",
+        "--gate-db", type=float, metavar="DB",
+        help=f"speech must peak above this level in dBFS; lower it for a quiet microphone "
+        f"(default {GateConfig.min_level_db:g})",
     )
     parser.add_argument("--screenshot", type=Path, metavar="PNG", help="desktop app: save a screenshot at the end")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -72,7 +73,8 @@ def settings_from(args: argparse.Namespace) -> ProcessorSettings:
     smoothing_s = DEFAULT_SMOOTHING_S if args.smoothing is None else args.smoothing
     if smoothing_s < 0:
         raise SerLiveError("--smoothing must be >= 0")
-    return ProcessorSettings(hop_s=args.hop, smoothing_s=smoothing_s, gate=GateConfig(min_level_db=args.gate_db))
+    gate = GateConfig() if args.gate_db is None else GateConfig(min_level_db=args.gate_db)
+    return ProcessorSettings(hop_s=args.hop, smoothing_s=smoothing_s, gate=gate)
 
 
 def load_classifier(args: argparse.Namespace) -> EmotionClassifier:

@@ -21,7 +21,10 @@ EMOTIONS: tuple[str, ...] = (
     "surprised",
 )
 
-NORMALIZATIONS = ("window_cmvn",)
+# window_cmvn: per-band mean removal and one overall spread, over log(mel + log_floor).
+# gain_cmvn: the same after a floor set relative_floor_db below the window's loud frames, so the
+# features no longer depend on input gain (a quiet microphone looks like a loud one).
+NORMALIZATIONS = ("window_cmvn", "gain_cmvn")
 
 
 @dataclass(frozen=True)
@@ -39,10 +42,11 @@ class FeatureConfig:
     n_mels: int = 64
     fmin_hz: float = 50.0
     fmax_hz: float = 8000.0
-    log_floor: float = 1e-6
+    log_floor: float = 1e-12  # gain_cmvn sets the effective floor per window; this one only keeps log() finite
     window_s: float = 2.0
     hop_s: float = 0.5
-    normalization: str = "window_cmvn"
+    normalization: str = "gain_cmvn"
+    relative_floor_db: float = 37.0  # gain_cmvn: where a fixed 1e-6 floor sat for a RAVDESS window of median level
 
     def __post_init__(self) -> None:
         problems = []

@@ -128,13 +128,22 @@ def window_starts(n_frames: int, cfg: FeatureConfig) -> range:
     return range(0, last + 1, cfg.frames_per_hop) if last >= 0 else range(0)
 
 
-def normalize_window(logmel: np.ndarray) -> np.ndarray:
+def normalize_window(logmel: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
     """Remove each band's mean over the window and scale by the window's spread.
 
     Subtracting the per-band mean cancels a fixed channel (microphone, room colouring) and
     input gain; dividing by one overall spread keeps the relative loudness of bands. Works on
     ``(frames, n_mels)`` or a batch ``(..., frames, n_mels)``.
+
+    A fixed ``log_floor`` is crossed by quiet input, so gain then changes the features after
+    all; ``gain_cmvn`` first raises the floor to ``relative_floor_db`` below the window's loud
+    frames (95th percentile of frame power), which makes the whole chain gain-invariant.
     """
+    if cfg.normalization == "gain_cmvn":
+        frame_power = np.exp(logmel.astype(np.float64)).sum(axis=-1)
+        loud = np.percentile(frame_power, 95, axis=-1)[..., None, None]
+        floor = loud * 10.0 ** (-cfg.relative_floor_db / 10.0) / logmel.shape[-1]
+        logmel = np.logaddexp(logmel, np.log(floor + 1e-30))
     centred = logmel - logmel.mean(axis=-2, keepdims=True)
     spread = np.sqrt(np.mean(centred * centred, axis=(-2, -1), keepdims=True)) + 1e-3
     return (centred / spread).astype(np.float32)

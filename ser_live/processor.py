@@ -76,6 +76,12 @@ class StreamProcessor:
         self.settings = dataclasses.replace(self.settings, smoothing_s=smoothing_s)
         self.smoother = ProbabilitySmoother(smoothing_s, self.cfg.hop_s)
 
+    def set_gate_level(self, min_level_db: float) -> None:
+        """Move the speech gate's level bar between windows (a quiet microphone needs a lower
+        one); the settings are swapped in one assignment, as for smoothing."""
+        gate = dataclasses.replace(self.settings.gate, min_level_db=min_level_db)
+        self.settings = dataclasses.replace(self.settings, gate=gate)
+
     def reset(self, t_s: float | None = None) -> None:
         """Start afresh (after a gap in the input); ``t_s`` keeps stream time continuous."""
         self._features.reset()
@@ -108,10 +114,11 @@ class StreamProcessor:
 
     def _evaluate(self, started: float) -> WindowResult:
         window = self._features.window()
-        speech = is_speech(window, self.settings.gate)
+        gate = self.settings.gate
+        speech = is_speech(window, gate)
         label = confidence = probs = None
         if speech:
-            raw = self.classifier.predict(normalize_window(window.logmel))
+            raw = self.classifier.predict(normalize_window(window.logmel, self.cfg))
             smoothed = self.smoother.update(raw)
             best = int(np.argmax(smoothed))
             label, confidence = self.labels[best], float(smoothed[best])
@@ -126,7 +133,7 @@ class StreamProcessor:
             confidence=confidence,
             probs=probs,
             level_db=_hop_level_db(window, self.cfg.frames_per_hop),
-            voiced_ratio=voiced_ratio(window, self.settings.gate),
+            voiced_ratio=voiced_ratio(window, gate),
             compute_ms=compute_ms,
             latency_ms=compute_ms,
         )

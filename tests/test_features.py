@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import librosa
 import numpy as np
 import pytest
@@ -9,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ser_live.config import FeatureConfig
-from ser_live.features import StreamingFeatures, mel_filterbank, offline_features, window_starts
+from ser_live.features import StreamingFeatures, mel_filterbank, normalize_window, offline_features, window_starts
 
 CFG = FeatureConfig()
 
@@ -70,3 +72,16 @@ def test_invalid_config_is_rejected() -> None:
         FeatureConfig(hop_s=0.123)
     with pytest.raises(ValueError, match="unknown feature config keys"):
         FeatureConfig.from_dict({**CFG.to_dict(), "bogus": 1})
+
+
+@pytest.mark.parametrize("gain_db", [-12.0, -30.0, -45.0])
+def test_gain_cmvn_windows_do_not_depend_on_input_gain(gain_db: float) -> None:
+    """A quiet microphone gives the model the same window as a loud one (the fixed floor of
+    window_cmvn does not: there, quiet input changes the features)."""
+    gain = np.float32(10 ** (gain_db / 20))
+    audio = speechlike(2.0)
+    fixed_floor = replace(CFG, log_floor=1e-6, normalization="window_cmvn")
+    for cfg, invariant in ((replace(CFG, normalization="gain_cmvn"), True), (fixed_floor, False)):
+        loud = normalize_window(offline_features(audio, cfg).logmel, cfg)
+        quiet = normalize_window(offline_features(audio * gain, cfg).logmel, cfg)
+        assert np.allclose(loud, quiet, atol=1e-3) == invariant, cfg.normalization

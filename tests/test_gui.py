@@ -21,6 +21,8 @@ from PyQt6 import QtCore, QtGui, QtWidgets, sip
 
 from ser_live.audio_io import load_audio
 from ser_live.capture import FileSource
+from ser_live.gate import GateConfig
+from ser_live.gui.plots import LEVEL_FLOOR_DB
 from ser_live.gui.session import LiveSession, demo_clip_path
 from ser_live.gui.window import IDLE_TEXT, MainWindow, about_html
 from ser_live.processor import ProcessorSettings, StreamProcessor, WindowResult
@@ -197,6 +199,17 @@ def test_smoothing_control_applies_at_once(window: MainWindow) -> None:
     assert window.session.processor.smoother.keep == pytest.approx(np.exp(-0.5 / 2.0))
 
 
+def test_speech_gate_control_applies_at_once_and_marks_the_level_meter(window: MainWindow) -> None:
+    assert window.level_meter.gate_db == window.gate_spin.value() == window.session.settings.gate.min_level_db
+    window.gate_spin.setValue(-48.0)
+    assert window.session.settings.gate.min_level_db == -48.0
+    assert window.session.processor.settings.gate.min_level_db == -48.0
+    assert window.level_meter.gate_db == -48.0 and "-48" in window.level_meter.toolTip()
+    meter = window.level_meter.grab().toImage()
+    x = round((-48.0 - LEVEL_FLOOR_DB) / -LEVEL_FLOOR_DB * (meter.width() - 1))
+    assert meter.pixelColor(x, meter.height() // 2) == QtGui.QColor(40, 90, 220)  # the mark is drawn there
+
+
 def test_geometry_and_choices_are_remembered(qtbot, classifier, tmp_path: Path) -> None:  # noqa: ANN001
     def settings() -> QtCore.QSettings:
         return QtCore.QSettings(str(tmp_path / "remember.ini"), QtCore.QSettings.Format.IniFormat)
@@ -207,13 +220,22 @@ def test_geometry_and_choices_are_remembered(qtbot, classifier, tmp_path: Path) 
     first.resize(760, 560)  # inside the offscreen screen (800 x 600): restoring clamps to it
     size = first.size()
     first.smoothing_spin.setValue(2.5)
+    first.gate_spin.setValue(-50.0)
     first.close()
     second = MainWindow(LiveSession(classifier, ProcessorSettings()), settings())
     qtbot.addWidget(second)
     second.show()
     assert second.size() == size != MainWindow.default_size()
     assert second.smoothing_spin.value() == 2.5 and second.session.settings.smoothing_s == 2.5
+    assert second.gate_spin.value() == -50.0 and second.session.processor.settings.gate.min_level_db == -50.0
     second.close()
+    # a value given on the command line wins over the remembered one
+    given = ProcessorSettings(gate=GateConfig(min_level_db=-40.0))
+    third = MainWindow(LiveSession(classifier, given), settings(), command_line={"gate_db"})
+    qtbot.addWidget(third)
+    assert third.gate_spin.value() == -40.0 and third.session.settings.gate.min_level_db == -40.0
+    assert third.smoothing_spin.value() == 2.5
+    third.close()
 
 
 def test_about_box_shows_the_model_card(window: MainWindow) -> None:

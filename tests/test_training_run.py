@@ -40,7 +40,8 @@ def test_export_loads_through_the_app_classifier_and_predicts(tiny_model: Path) 
     from ser_live.audio_io import load_audio
 
     audio = load_audio(sorted(FIXTURES.rglob("*.flac"))[0], 16000)
-    window = normalize_window(offline_features(audio, clf.features).logmel[: clf.features.frames_per_window])
+    cfg = clf.features
+    window = normalize_window(offline_features(audio, cfg).logmel[: cfg.frames_per_window], cfg)
     probs = clf.predict(window)
     assert probs.shape == (len(EMOTIONS),) and np.isclose(probs.sum(), 1.0, atol=1e-3)
 

@@ -90,7 +90,9 @@ def _speech_starts(feats: FrameFeatures, cfg: FeatureConfig, gate: GateConfig) -
 
 def _cache_key(clips: list[Clip], cfg: FeatureConfig, copies: int, seed: int) -> str:
     h = hashlib.sha256()
-    h.update(json.dumps([cfg.to_dict(), copies, seed, AUGMENT_VERSION]).encode())
+    # normalization happens per window, after the bank: it does not change what the bank holds
+    frame_cfg = {k: v for k, v in cfg.to_dict().items() if k not in ("normalization", "relative_floor_db")}
+    h.update(json.dumps([frame_cfg, copies, seed, AUGMENT_VERSION]).encode())
     for clip in clips:
         st = clip.path.stat()
         h.update(f"{clip.path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{clip.label}".encode())
@@ -141,7 +143,7 @@ def sample_windows(bank: Bank, items: np.ndarray, cfg: FeatureConfig, rng: np.ra
     for k, item in enumerate(items):
         s = int(rng.choice(bank.starts[item]))
         out[k] = bank.frames(item)[s : s + n]
-    return normalize_window(out)
+    return normalize_window(out, cfg)
 
 
 @dataclass
@@ -161,7 +163,7 @@ def eval_windows(audio: list[np.ndarray], cfg: FeatureConfig, gate: GateConfig |
         feats = offline_features(samples, cfg)
         for s in window_starts(len(feats), cfg):
             part = FrameFeatures(feats.logmel[s : s + n], feats.level_db[s : s + n], feats.voicing[s : s + n])
-            wins.append(normalize_window(part.logmel))
+            wins.append(normalize_window(part.logmel, cfg))
             idx.append(ci)
             speech.append(is_speech(part, gate))
     return EvalWindows(np.stack(wins), np.asarray(idx), np.asarray(speech))

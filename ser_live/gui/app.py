@@ -96,7 +96,8 @@ def run_app(args: argparse.Namespace) -> int:
     session = LiveSession(classifier, settings)
     source = open_source(args, session.processor.cfg.sample_rate_hz) if args.input is not None else None
     window = MainWindow(session, QtCore.QSettings(), device=args.device, restore=not screenshot,
-                        restore_smoothing=args.smoothing is None)
+                        command_line={key for key, value in (("smoothing_s", args.smoothing), ("gate_db", args.gate_db))
+                                      if value is not None})
     if screenshot:
         window.resize(*SCREENSHOT_SIZE)
     window.show()

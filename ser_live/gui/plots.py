@@ -213,13 +213,15 @@ class ProbabilityPlot(pg.PlotWidget):
 
 
 class LevelMeter(QtWidgets.QWidget):
-    """Input level in dBFS: a bar (green, amber near clipping, red at it) with a peak hold."""
+    """Input level in dBFS: a bar (green, amber near clipping, red at it) with a peak hold, and
+    a blue mark at the speech gate's level bar, so a person sees whether their voice reaches it."""
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
         self.level_db = LEVEL_FLOOR_DB
         self.peak_db = LEVEL_FLOOR_DB
         self._peak_age_s = 0.0
+        self.gate_db: float | None = None
         self.setMinimumHeight(18)
         self.setMaximumHeight(22)
         self.setSizePolicy(QtWidgets.QSizePolicy.Policy.Expanding, QtWidgets.QSizePolicy.Policy.Fixed)
@@ -234,6 +236,11 @@ class LevelMeter(QtWidgets.QWidget):
         if abs(level_db - self.level_db) >= 0.5 or peak != self.peak_db:
             self.level_db, self.peak_db = level_db, peak
             self.update()
+
+    def set_gate(self, gate_db: float) -> None:
+        self.gate_db = gate_db
+        self.setToolTip(f"input level, dBFS; the blue mark: speech must peak above {gate_db:g} dBFS")
+        self.update()
 
     def _x_of(self, db: float, width: int) -> int:
         return round((db - LEVEL_FLOOR_DB) / -LEVEL_FLOOR_DB * width)
@@ -253,6 +260,9 @@ class LevelMeter(QtWidgets.QWidget):
         if self.peak_db > LEVEL_FLOOR_DB:
             peak_x = self._x_of(self.peak_db, width)
             painter.fillRect(max(0, peak_x - 2), 0, 2, rect.height() + 1, QtGui.QColor(60, 60, 60))
+        if self.gate_db is not None and self.gate_db > LEVEL_FLOOR_DB:
+            gate_x = self._x_of(self.gate_db, width)
+            painter.fillRect(max(0, gate_x - 1), 0, 3, rect.height() + 1, QtGui.QColor(40, 90, 220))
         painter.setPen(QtGui.QColor(40, 40, 40))
         text = f"{self.level_db:.0f} dBFS" if self.level_db > LEVEL_FLOOR_DB else "silent"
         painter.drawText(rect.adjusted(6, 0, -6, 0), QtCore.Qt.AlignmentFlag.AlignVCenter

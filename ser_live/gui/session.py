@@ -190,6 +190,13 @@ class LiveSession:
         self.settings = dataclasses.replace(self.settings, smoothing_s=smoothing_s)
         self.processor.set_smoothing(smoothing_s)
 
+    def set_gate_level(self, min_level_db: float) -> None:
+        """Move the speech gate's level bar now, without restarting capture."""
+        self.settings = dataclasses.replace(
+            self.settings, gate=dataclasses.replace(self.settings.gate, min_level_db=min_level_db)
+        )
+        self.processor.set_gate_level(min_level_db)
+
     def drain(self) -> list[WindowResult]:
         """Results that arrived since the last call, oldest first (GUI thread)."""
         out = []

@@ -10,6 +10,7 @@ from __future__ import annotations
 import collections
 import html
 import time
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ LEVEL_WINDOW_S = 0.03  # the level meter shows the newest 30 ms
 FPS_BUCKETS_KEPT = 600
 SMOOTHING_MAX_S = 10.0
 SMOOTHING_STEP_S = 0.25
+GATE_RANGE_DB = (LEVEL_FLOOR_DB, -20.0)  # the level meter shows the whole range
 IDLE_TEXT = "\u2014"  # the emotion label before any result
 AUDIO_FILTER = "Audio files (*.wav *.flac *.ogg *.mp3 *.aiff *.aif *.m4a *.opus);;All files (*)"
 DEFAULT_SIZE = QtCore.QSize(1200, 760)
@@ -127,8 +129,10 @@ class MainWindow(QtWidgets.QMainWindow):
         *,
         device: str | None = None,
         restore: bool = True,
-        restore_smoothing: bool = True,
+        command_line: Collection[str] = (),
     ) -> None:
+        """``restore``: remember geometry and choices between runs; controls named in
+        ``command_line`` (``smoothing_s``, ``gate_db``) were set there and win over remembered ones."""
         super().__init__()
         configure_pyqtgraph()
         self.session = session
@@ -146,10 +150,11 @@ class MainWindow(QtWidgets.QMainWindow):
         self._last_tick = time.monotonic()
         self._messages: list[QtWidgets.QMessageBox] = []
         self.last_result: WindowResult | None = None
-        if restore and restore_smoothing:
-            saved = settings.value("smoothing_s")
-            if saved is not None:
-                session.set_smoothing(float(saved))
+        if restore:
+            for key, apply in self._remembered_controls().items():
+                saved = settings.value(key)
+                if saved is not None and key not in command_line:
+                    apply(float(saved))
         self._build_ui(cfg.sample_rate_hz, cfg.hop_s)
         self._build_actions()
         self._populate_devices(device)
@@ -237,6 +242,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.waveform = WaveformPlot(WAVEFORM_SECONDS, sample_rate_hz)
         self.waveform.setMinimumHeight(150)
         self.level_meter = LevelMeter()
+        self.level_meter.set_gate(self.session.settings.gate.min_level_db)
         wave_box.addWidget(wave_caption)
         wave_box.addWidget(self.waveform, 1)
         wave_box.addWidget(self.level_meter)
@@ -312,16 +318,16 @@ class MainWindow(QtWidgets.QMainWindow):
         tb.addAction(self.demo_action)
         tb.addSeparator()
         tb.addWidget(QtWidgets.QLabel(" Smoothing "))
-        self.smoothing_spin = QtWidgets.QDoubleSpinBox()
-        self.smoothing_spin.setRange(0.0, SMOOTHING_MAX_S)
-        self.smoothing_spin.setSingleStep(SMOOTHING_STEP_S)
-        self.smoothing_spin.setDecimals(2)
-        self.smoothing_spin.setSuffix(" s")
-        self.smoothing_spin.setToolTip("time constant of probability smoothing (0: none)")
-        self.smoothing_spin.setValue(self.session.settings.smoothing_s)
-        self.smoothing_spin.valueChanged.connect(self.set_smoothing)
-        self.smoothing_spin.setKeyboardTracking(False)
+        self.smoothing_spin = _spin_box((0.0, SMOOTHING_MAX_S), SMOOTHING_STEP_S, 2, " s",
+                                        "time constant of probability smoothing (0: none)",
+                                        self.session.settings.smoothing_s, self.set_smoothing)
         tb.addWidget(self.smoothing_spin)
+        tb.addWidget(QtWidgets.QLabel(" Speech above "))
+        self.gate_spin = _spin_box(GATE_RANGE_DB, 1.0, 0, " dBFS",
+                                   "speech must peak above this level (the mark on the level meter); "
+                                   "lower it for a quiet microphone",
+                                   self.session.settings.gate.min_level_db, self.set_gate_level)
+        tb.addWidget(self.gate_spin)
         tb.addSeparator()
         tb.addAction(self.record_action)
         tb.addAction(self.export_action)
@@ -681,10 +687,21 @@ class MainWindow(QtWidgets.QMainWindow):
         latency = self.last_result.latency_ms if self.last_result is not None else stats.mean_latency_ms
         self.status_latency.setText(f"latency {latency:.0f} ms")
 
-    def set_smoothing(self, value: float) -> None:
-        self.session.set_smoothing(float(value))
+    def _remembered_controls(self) -> dict[str, Callable[[float], None]]:
+        """Controls kept between runs: settings key -> how the session applies a value."""
+        return {"smoothing_s": self.session.set_smoothing, "gate_db": self.session.set_gate_level}
+
+    def _control_changed(self, key: str, value: float) -> None:
+        self._remembered_controls()[key](float(value))
         if self.persist:
-            self.settings.setValue("smoothing_s", float(value))
+            self.settings.setValue(key, float(value))
+
+    def set_smoothing(self, value: float) -> None:
+        self._control_changed("smoothing_s", value)
+
+    def set_gate_level(self, value: float) -> None:
+        self._control_changed("gate_db", value)
+        self.level_meter.set_gate(float(value))
 
     # -- lifetime ------------------------------------------------------------------------
     def closeEvent(self, event: QtGui.QCloseEvent | None) -> None:  # noqa: N802 (Qt's name)
@@ -713,6 +730,23 @@ def _level_db(audio: np.ndarray, sample_rate_hz: int) -> float:
     tail = audio[-round(LEVEL_WINDOW_S * sample_rate_hz) :]
     power = float(np.dot(tail, tail)) / max(1, len(tail))
     return 10.0 * np.log10(power + 1e-12)
+
+
+def _spin_box(
+    value_range: tuple[float, float], step: float, decimals: int, suffix: str, tip: str, value: float,
+    changed: Callable[[float], None],
+) -> QtWidgets.QDoubleSpinBox:
+    """A toolbar number control that applies when editing is done, not on every keystroke."""
+    spin = QtWidgets.QDoubleSpinBox()
+    spin.setRange(*value_range)
+    spin.setSingleStep(step)
+    spin.setDecimals(decimals)
+    spin.setSuffix(suffix)
+    spin.setToolTip(tip)
+    spin.setValue(value)
+    spin.setKeyboardTracking(False)
+    spin.valueChanged.connect(changed)
+    return spin
 
 
 def _record_icon() -> QtGui.QIcon:
