@@ -65,3 +65,21 @@ def test_metadata_that_does_not_match_the_tensors_is_refused(tiny_model: Path, t
     bad.with_suffix(".json").write_text(json.dumps(meta))
     with pytest.raises(ModelError, match="does not match"):
         EmotionClassifier(bad)
+
+
+def test_a_quieter_microphone_gives_the_model_the_same_windows(tiny_model: Path) -> None:
+    """New models use gain_cmvn: with 30 dB less input (gate moved with it, as --gain-db does)
+    the same windows count as speech and the model sees the same numbers (up to float error)."""
+    from ser_live.audio_io import load_audio
+    from ser_live.gate import GateConfig
+    from training.data import eval_windows
+
+    cfg = EmotionClassifier(tiny_model).features
+    audio = [load_audio(p, cfg.sample_rate_hz) for p in sorted(FIXTURES.rglob("*.flac"))]
+    loud = eval_windows(audio, cfg)
+    soft = eval_windows([a * np.float32(10 ** (-30 / 20)) for a in audio], cfg,
+                        GateConfig(min_level_db=GateConfig.min_level_db - 30))
+    assert np.array_equal(loud.speech, soft.speech) and loud.speech.any()
+    np.testing.assert_allclose(loud.windows, soft.windows, atol=0.01)  # int8 input steps are 0.035
+    res = evaluate_command([str(FIXTURES)], tiny_model, gain_db=-30.0, log=lambda *_: None)
+    assert res.window["n"] == int(loud.speech.sum()) and res.clip["n"] == len(audio)

@@ -62,6 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.add_argument("--model", required=True)
     p.add_argument("--report-dir", help="write metrics.json, report.txt and confusion PNGs here")
+    p.add_argument("--gain-db", type=float, default=0.0, metavar="DB",
+                   help="scale the audio by DB (-30: a quiet microphone) and move the speech gate with it")
 
     p = sub.add_parser("baselines", help="the seed recipes (MFCC-stat MLP / SVM), random vs speaker split")
     _common(p)
@@ -91,7 +93,8 @@ def run(argv: list[str] | None = None) -> int:
     elif args.command == "evaluate":
         from training.pipeline import evaluate_command
 
-        evaluate_command(args.data, Path(args.model), args.actors, args.drop_label, args.report_dir)
+        evaluate_command(args.data, Path(args.model), args.actors, args.drop_label, args.report_dir,
+                         gain_db=args.gain_db)
     elif args.command == "baselines":
         from training.baselines import baselines_command
 

@@ -186,7 +186,12 @@ def train_command(data, out: Path, cfg: FeatureConfig, recipe: Recipe, actors=No
     return meta
 
 
-def evaluate_command(data, model_path: Path, actors=None, drop_labels=(), report_dir=None, log=print) -> Evaluation:
+def evaluate_command(data, model_path: Path, actors=None, drop_labels=(), report_dir=None, gain_db: float = 0.0,
+                     log=print) -> Evaluation:
+    """``gain_db`` plays the data as a quieter (or louder, clipped) microphone would deliver it,
+    with the speech gate moved by as much, as a user sets it: what is left is the model's own
+    dependence on input level."""
+    from ser_live.gate import GateConfig
     from ser_live.model import ModelMetadata, metadata_path_for
 
     if not Path(model_path).exists():
@@ -194,7 +199,11 @@ def evaluate_command(data, model_path: Path, actors=None, drop_labels=(), report
     meta = ModelMetadata.load(metadata_path_for(Path(model_path)))
     cfg = meta.features
     clips, audio, _ = load_dataset(data, cfg, actors, drop_labels, log=log)
-    ev = eval_windows(audio, cfg)
+    if gain_db:
+        scale = np.float32(10 ** (gain_db / 20))
+        audio = [np.clip(a * scale, -1.0, 1.0) for a in audio]
+        log(f"input gain {gain_db:+g} dB, speech gate at {GateConfig.min_level_db + gain_db:g} dBFS")
+    ev = eval_windows(audio, cfg, GateConfig(min_level_db=GateConfig.min_level_db + gain_db))
     res = evaluate_model(Path(model_path), ev, label_indices(clips))
     log(f"per clip ({res.clip['n']}): accuracy {res.clip['accuracy']:.3f}  UAR {res.clip['uar']:.3f}  "
         f"macro-F1 {res.clip['macro_f1']:.3f}")
