@@ -120,12 +120,16 @@ class LiveSession:
 
     def __init__(self, classifier: EmotionClassifier, settings: ProcessorSettings) -> None:
         self.classifier = classifier
-        self.settings = settings
         self.engine: Engine | None = None
         self.source: AudioSource | None = None
         self.recorder = Recorder()
         self._results: collections.deque[WindowResult] = collections.deque(maxlen=RESULT_BACKLOG)
-        self.processor = self._new_processor()  # labels, rates and hop before any source exists
+        self.processor = self._new_processor(settings)  # labels, rates and hop before any source exists
+
+    @property
+    def settings(self) -> ProcessorSettings:
+        """The processor's settings: the controls change them there, and each new processor starts from them."""
+        return self.processor.settings
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -143,9 +147,9 @@ class LiveSession:
     def stats(self) -> EngineStats:
         return self.engine.stats if self.engine is not None else EngineStats()
 
-    def _new_processor(self) -> StreamProcessor:
+    def _new_processor(self, settings: ProcessorSettings) -> StreamProcessor:
         try:
-            return StreamProcessor(self.classifier, self.settings)
+            return StreamProcessor(self.classifier, settings)
         except ValueError as exc:  # a hop the model's framing cannot produce
             raise SerLiveError(str(exc)) from exc
 
@@ -157,7 +161,7 @@ class LiveSession:
         """
         self.stop()
         self._results.clear()
-        self.processor = self._new_processor()
+        self.processor = self._new_processor(self.settings)
         self.source = source
         self.engine = Engine(source, self.processor, [self._results.append, self.recorder.result], duration_s,
                              audio_sinks=[self.recorder.audio])
@@ -187,14 +191,10 @@ class LiveSession:
         """Change the smoothing time constant now, without restarting capture."""
         if smoothing_s < 0:
             raise SerLiveError("smoothing must be >= 0")
-        self.settings = dataclasses.replace(self.settings, smoothing_s=smoothing_s)
         self.processor.set_smoothing(smoothing_s)
 
     def set_gate_level(self, min_level_db: float) -> None:
         """Move the speech gate's level bar now, without restarting capture."""
-        self.settings = dataclasses.replace(
-            self.settings, gate=dataclasses.replace(self.settings.gate, min_level_db=min_level_db)
-        )
         self.processor.set_gate_level(min_level_db)
 
     def drain(self) -> list[WindowResult]:
