@@ -13,6 +13,7 @@ pytest.importorskip("tensorflow")
 from ser_live.config import EMOTIONS, FeatureConfig  # noqa: E402
 from ser_live.features import normalize_window, offline_features  # noqa: E402
 from ser_live.model import EmotionClassifier  # noqa: E402
+from training import TrainingError  # noqa: E402
 from training.pipeline import evaluate_command, train_command  # noqa: E402
 from training.train import Recipe  # noqa: E402
 
@@ -83,3 +84,24 @@ def test_a_quieter_microphone_gives_the_model_the_same_windows(tiny_model: Path)
     np.testing.assert_allclose(loud.windows, soft.windows, atol=0.01)  # int8 input steps are 0.035
     res = evaluate_command([str(FIXTURES)], tiny_model, gain_db=-30.0, log=lambda *_: None)
     assert res.window["n"] == int(loud.speech.sum()) and res.clip["n"] == len(audio)
+
+
+def test_cv_rescored_at_a_lower_gain_keeps_the_plain_figures(tmp_path: Path) -> None:
+    """``cv --rescore --gain-db -30`` scores the same fold models on quieter input into its own
+    file; the 0 dB cv.json stays as it was, and gain_cmvn gives the same verdicts."""
+    from training.pipeline import cross_validate, load_dataset
+
+    cfg = FeatureConfig()
+    clips, audio, _ = load_dataset([str(FIXTURES)], cfg, log=lambda *_: None)
+    recipe = Recipe(epochs=1, copies=0, crops_per_clip=1, batch_size=8, widths=(4, 8, 8, 8), seed=3, threads=2)
+    plain = cross_validate(clips, audio, cfg, recipe, 2, tmp_path, None, log=lambda *_: None)
+    before = (tmp_path / "cv.json").read_text()
+    quiet = cross_validate(clips, audio, cfg, recipe, 2, tmp_path, None, log=lambda *_: None, rescore=True,
+                           gain_db=-30.0)
+    assert (tmp_path / "cv.json").read_text() == before
+    assert json.loads((tmp_path / "cv-gain-30dB.json").read_text())["input_gain_db"] == -30.0
+    assert (tmp_path / "report-gain-30dB" / "confusion_clip.png").stat().st_size > 0
+    assert quiet["pooled_window"]["n"] == plain["pooled_window"]["n"] > 0
+    assert quiet["pooled_clip"] == plain["pooled_clip"]
+    with pytest.raises(TrainingError, match="--rescore"):
+        cross_validate(clips, audio, cfg, recipe, 2, tmp_path, None, log=lambda *_: None, gain_db=-30.0)

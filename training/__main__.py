@@ -20,6 +20,11 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cache", default="runs/cache", help="feature cache folder ('' disables)")
 
 
+def _gain(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--gain-db", type=float, default=0.0, metavar="DB",
+                   help="scale the audio by DB (-30: a quiet microphone) and move the speech gate with it")
+
+
 def _recipe(p: argparse.ArgumentParser) -> None:
     d = Recipe()
     p.add_argument("--epochs", type=int, default=d.epochs)
@@ -57,13 +62,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--out-dir", default="runs/cv")
     p.add_argument("--rescore", action="store_true", help="score the fold models already in --out-dir again")
+    _gain(p)
 
     p = sub.add_parser("evaluate", help="evaluate a .tflite model (per window and per clip)")
     _common(p)
     p.add_argument("--model", required=True)
     p.add_argument("--report-dir", help="write metrics.json, report.txt and confusion PNGs here")
-    p.add_argument("--gain-db", type=float, default=0.0, metavar="DB",
-                   help="scale the audio by DB (-30: a quiet microphone) and move the speech gate with it")
+    _gain(p)
 
     p = sub.add_parser("baselines", help="the seed recipes (MFCC-stat MLP / SVM), random vs speaker split")
     _common(p)
@@ -89,7 +94,7 @@ def run(argv: list[str] | None = None) -> int:
 
         clips, audio, _ = load_dataset(args.data, cfg, args.actors, args.drop_label)
         cross_validate(clips, audio, cfg, _make_recipe(args), args.folds, Path(args.out_dir), cache,
-                       rescore=args.rescore)
+                       rescore=args.rescore, gain_db=args.gain_db)
     elif args.command == "evaluate":
         from training.pipeline import evaluate_command
 

@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 
 from ser_live.config import EMOTIONS, FeatureConfig
+from ser_live.gate import GateConfig
 from training import TrainingError
-from training.data import build_bank, eval_windows, label_indices, load_clips, sample_windows
+from training.data import EvalWindows, build_bank, eval_windows, label_indices, load_clips, sample_windows
 from training.datasets import Clip, DatasetSummary, actor_number, discover, speaker_folds
 from training.evaluate import Evaluation, evaluate_model, metrics, write_report
 from training.train import Recipe, describe_network, train_model
@@ -61,15 +62,11 @@ def _representative(bank, clip_ids, cfg, seed, n=1000) -> np.ndarray:
     return np.clip(sample_windows(bank, picked, cfg, rng), -INPUT_CLIP, INPUT_CLIP)
 
 
-def fit_and_export(bank, clips, audio_ids, cfg, recipe: Recipe, out_stem: Path, card: dict, log=print,
-                   keep_keras: bool = False):
+def fit_and_export(bank, clips, audio_ids, cfg, recipe: Recipe, out_stem: Path, card: dict, log=print):
     labels = label_indices(clips)
     model = train_model(bank, audio_ids, labels[audio_ids], cfg, recipe, log=log)
     rep = _representative(bank, audio_ids, cfg, recipe.seed)
-    clf = export_model(model, rep, out_stem, cfg, card)
-    if keep_keras:
-        model.save(Path(out_stem).with_name(Path(out_stem).name + ".keras"))
-    return clf
+    return export_model(model, rep, out_stem, cfg, card)
 
 
 def export_model(model, rep, out_stem, cfg, card):
@@ -78,12 +75,28 @@ def export_model(model, rep, out_stem, cfg, card):
     return export(model, rep, out_stem, cfg, card)
 
 
+def windows_at_gain(audio: list[np.ndarray], cfg: FeatureConfig, gain_db: float = 0.0, log=print) -> EvalWindows:
+    """The app's evaluation windows of ``audio`` as a quieter (or louder, clipped) microphone
+    would deliver it, with the speech gate moved by as much, as a user sets it: what is left
+    is the model's own dependence on input level."""
+    if not gain_db:
+        return eval_windows(audio, cfg)
+    scale = np.float32(10 ** (gain_db / 20))
+    gate = GateConfig(min_level_db=GateConfig.min_level_db + gain_db)
+    log(f"input gain {gain_db:+g} dB, speech gate at {gate.min_level_db:g} dBFS")
+    return eval_windows([np.clip(a * scale, -1.0, 1.0) for a in audio], cfg, gate)
+
+
 def cross_validate(clips, audio, cfg, recipe: Recipe, folds: int, out_dir: Path, cache_dir: Path | None,
-                   log=print, rescore: bool = False) -> dict:
+                   log=print, rescore: bool = False, gain_db: float = 0.0) -> dict:
     """Speaker-held-out CV: each fold's whole speakers are unseen by its model; int8 figures.
 
-    With ``rescore`` the fold models already in ``out_dir`` are scored again, not retrained.
+    With ``rescore`` the fold models already in ``out_dir`` are scored again, not retrained;
+    a ``gain_db`` rescore (see :func:`windows_at_gain`) writes ``cv-gain<DB>.json`` beside
+    ``cv.json`` instead of replacing it.
     """
+    if gain_db and not rescore:
+        raise TrainingError("--gain-db needs --rescore: it scores fold models, it does not train them")
     speakers = [c.speaker for c in clips]
     groups = speaker_folds(speakers, folds)
     previous = Path(out_dir) / "cv.json"
@@ -94,6 +107,8 @@ def cross_validate(clips, audio, cfg, recipe: Recipe, folds: int, out_dir: Path,
         recipe = Recipe(**{**old["recipe"], "widths": tuple(old["recipe"]["widths"])})
     else:
         bank = build_bank(clips, audio, cfg, recipe.copies, recipe.seed, cache_dir)
+    suffix = f"-gain{gain_db:g}dB" if gain_db else ""
+    title = f", input {gain_db:+g} dB" if gain_db else ""
     labels = label_indices(clips)
     results, pooled = [], {"clip_true": [], "clip_pred": [], "win_true": [], "win_pred": []}
     agreements, agreements_speech = [], []
@@ -105,11 +120,10 @@ def cross_validate(clips, audio, cfg, recipe: Recipe, folds: int, out_dir: Path,
         log(f"fold {k + 1}/{folds}: held-out speakers {', '.join(held)} ({len(test_ids)} clips)")
         stem = Path(out_dir) / f"fold{k + 1}" / "model"
         if not rescore:
-            fit_and_export(bank, clips, train_ids, cfg, recipe, stem, {"fold": k + 1, "held_out": held}, log=log,
-                           keep_keras=True)
-        ev = eval_windows([audio[i] for i in test_ids], cfg)
+            fit_and_export(bank, clips, train_ids, cfg, recipe, stem, {"fold": k + 1, "held_out": held}, log=log)
+        ev = windows_at_gain([audio[i] for i in test_ids], cfg, gain_db, log)
         res = evaluate_model(stem.with_suffix(".tflite"), ev, labels[test_ids], threads=recipe.threads)
-        write_report(res, stem.parent / "report", f"fold {k + 1} (held out: {', '.join(held)})")
+        write_report(res, stem.parent / f"report{suffix}", f"fold {k + 1} (held out: {', '.join(held)}){title}")
         log(f"  clip acc {res.clip['accuracy']:.3f} UAR {res.clip['uar']:.3f} F1 {res.clip['macro_f1']:.3f} | "
             f"window acc {res.window['accuracy']:.3f} UAR {res.window['uar']:.3f} | "
             f"int8/float agree {res.agreement:.3f} ({time.time() - start:.0f} s)")
@@ -124,7 +138,8 @@ def cross_validate(clips, audio, cfg, recipe: Recipe, folds: int, out_dir: Path,
     wt, wp = np.concatenate(pooled["win_true"]), np.concatenate(pooled["win_pred"])
     summary = {
         "protocol": f"{folds}-fold speaker-held-out CV (whole speakers per fold), int8 model, "
-                    "clip = mean probability of its speech windows",
+                    f"clip = mean probability of its speech windows{title}",
+        "input_gain_db": gain_db,
         "speakers": sorted(set(speakers)),
         "recipe": recipe.to_dict(),
         "pooled_clip": metrics(ct, cp),
@@ -138,11 +153,11 @@ def cross_validate(clips, audio, cfg, recipe: Recipe, folds: int, out_dir: Path,
     }
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "cv.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (out_dir / f"cv{suffix}.json").write_text(json.dumps(summary, indent=2) + "\n")
     fake = Evaluation(summary["pooled_window"], summary["pooled_clip"], summary["int8_float_agreement"], 0,
                       ct, cp, wt, wp)
-    write_report(fake, out_dir / "report", f"{folds}-fold speaker CV, pooled")
-    log(f"CV pooled clip: acc {summary['pooled_clip']['accuracy']:.3f} UAR {summary['pooled_clip']['uar']:.3f} "
+    write_report(fake, out_dir / f"report{suffix}", f"{folds}-fold speaker CV, pooled{title}")
+    log(f"CV pooled clip{title}: acc {summary['pooled_clip']['accuracy']:.3f} UAR {summary['pooled_clip']['uar']:.3f} "
         f"macro-F1 {summary['pooled_clip']['macro_f1']:.3f}; window: acc {summary['pooled_window']['accuracy']:.3f} "
         f"UAR {summary['pooled_window']['uar']:.3f}; int8/float agreement {summary['int8_float_agreement']:.4f}")
     return summary
@@ -188,10 +203,7 @@ def train_command(data, out: Path, cfg: FeatureConfig, recipe: Recipe, actors=No
 
 def evaluate_command(data, model_path: Path, actors=None, drop_labels=(), report_dir=None, gain_db: float = 0.0,
                      log=print) -> Evaluation:
-    """``gain_db`` plays the data as a quieter (or louder, clipped) microphone would deliver it,
-    with the speech gate moved by as much, as a user sets it: what is left is the model's own
-    dependence on input level."""
-    from ser_live.gate import GateConfig
+    """``gain_db``: see :func:`windows_at_gain`."""
     from ser_live.model import ModelMetadata, metadata_path_for
 
     if not Path(model_path).exists():
@@ -199,11 +211,7 @@ def evaluate_command(data, model_path: Path, actors=None, drop_labels=(), report
     meta = ModelMetadata.load(metadata_path_for(Path(model_path)))
     cfg = meta.features
     clips, audio, _ = load_dataset(data, cfg, actors, drop_labels, log=log)
-    if gain_db:
-        scale = np.float32(10 ** (gain_db / 20))
-        audio = [np.clip(a * scale, -1.0, 1.0) for a in audio]
-        log(f"input gain {gain_db:+g} dB, speech gate at {GateConfig.min_level_db + gain_db:g} dBFS")
-    ev = eval_windows(audio, cfg, GateConfig(min_level_db=GateConfig.min_level_db + gain_db))
+    ev = windows_at_gain(audio, cfg, gain_db, log)
     res = evaluate_model(Path(model_path), ev, label_indices(clips))
     log(f"per clip ({res.clip['n']}): accuracy {res.clip['accuracy']:.3f}  UAR {res.clip['uar']:.3f}  "
         f"macro-F1 {res.clip['macro_f1']:.3f}")
