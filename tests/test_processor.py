@@ -99,6 +99,20 @@ def test_a_quiet_microphone_needs_a_lower_gate_and_gets_it_between_windows(class
     assert processor.settings.gate.min_level_db == -80.0 and any(r.speech for r in after)
 
 
+def test_a_quiet_microphone_gets_the_same_verdicts_as_a_loud_one(classifier, clip: np.ndarray) -> None:  # noqa: ANN001
+    """With gain_cmvn the model sees a window the same at any input level: speech 40 dB down,
+    with the level bar 40 dB lower, is labelled hop for hop as at full level."""
+    if classifier.features.normalization != "gain_cmvn":
+        pytest.skip(f"the model under test uses {classifier.features.normalization}, which is not gain-invariant")
+    speech = np.tile(clip, 2)
+    quiet = (speech * 10 ** (-40 / 20)).astype(np.float32)
+    loud_gate = RAW.gate.min_level_db
+    soft = ProcessorSettings(smoothing_s=0.0, gate=GateConfig(min_level_db=loud_gate - 40))
+    heard = {r.t: r.label for r in StreamProcessor(classifier, soft).push(quiet) if r.speech}
+    loud = {r.t: r.label for r in StreamProcessor(classifier, RAW).push(speech) if r.speech}
+    assert len(heard) >= 4 and heard == loud
+
+
 def test_short_clip_is_padded_at_end_of_input(classifier, clip: np.ndarray) -> None:  # noqa: ANN001
     processor = StreamProcessor(classifier, RAW)
     loud = int(np.argmax(np.abs(clip)))

@@ -38,6 +38,8 @@ def test_export_loads_through_the_app_classifier_and_predicts(tiny_model: Path) 
     assert meta["input"]["dtype"] == "int8" and meta["input"]["shape"] == [1, 197, 64, 1]
     assert meta["card"]["licence"].startswith("CC BY-NC-SA 4.0") and "e0196391" in meta["card"]["citation"]
     assert meta["card"]["int8_size_bytes"] == tiny_model.stat().st_size
+    agreement = meta["card"]["final_model_int8_float_agreement"]
+    assert 0.0 <= agreement["speech_windows"] <= 1.0 and 0.0 <= agreement["all_windows"] <= 1.0
     from ser_live.audio_io import load_audio
 
     audio = load_audio(sorted(FIXTURES.rglob("*.flac"))[0], 16000)
