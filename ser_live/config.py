@@ -66,6 +66,8 @@ class FeatureConfig:
             problems.append("hop_s must not exceed window_s")
         if self.normalization not in NORMALIZATIONS:
             problems.append(f"normalization must be one of {NORMALIZATIONS}")
+        if not self.log_floor > 0:
+            problems.append("log_floor must be positive (log of zero power)")
         if problems:
             raise ValueError("invalid feature config: " + "; ".join(problems))
 

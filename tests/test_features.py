@@ -70,6 +70,8 @@ def test_window_count_follows_hop() -> None:
 def test_invalid_config_is_rejected() -> None:
     with pytest.raises(ValueError, match="hop_s"):
         FeatureConfig(hop_s=0.123)
+    with pytest.raises(ValueError, match="log_floor"):
+        FeatureConfig(log_floor=0.0)
     with pytest.raises(ValueError, match="unknown feature config keys"):
         FeatureConfig.from_dict({**CFG.to_dict(), "bogus": 1})
 
