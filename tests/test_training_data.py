@@ -180,3 +180,24 @@ def test_speaker_split_never_puts_a_speaker_on_both_sides(speakers: list[str], n
 def test_parse_name_rejects_near_misses() -> None:
     for name in ("03-01-05-02-01-02.wav", "1001_DFA_ANG.wav", "XX_a01.wav", "3a01Fa.wav", "OAF_back.wav"):
         assert parse_name(Path(name)) is None, name
+
+
+def test_agreement_counts_near_ties_apart_from_decided_windows() -> None:
+    """int8 rounding that flips a near-tie lowers the plain agreement only; a window the float
+    model was sure of and int8 got wrong lowers the decided one too."""
+    from training.data import EvalWindows
+    from training.evaluate import evaluate_probs
+
+    def probs(top: int, runner_up: int, gap: float) -> np.ndarray:
+        p = np.full(len(EMOTIONS), 0.02)
+        p[runner_up] = 0.4
+        p[top] = 0.4 + gap
+        return p / p.sum()
+
+    floats = np.stack([probs(0, 1, 0.01), probs(2, 3, 0.5), probs(4, 5, 0.5), probs(6, 7, 0.5)])
+    int8 = np.stack([probs(1, 0, 0.01), probs(2, 3, 0.5), probs(4, 5, 0.5), probs(7, 6, 0.5)])
+    ev = EvalWindows(np.zeros((4, 1, 1), np.float32), np.arange(4), np.ones(4, bool))
+    res = evaluate_probs(int8, floats, ev, np.array([1, 2, 4, 7]))
+    assert res.agreement == pytest.approx(2 / 4)
+    assert res.agreement_decided == pytest.approx(2 / 3)
+    assert evaluate_probs(int8, None, ev, np.array([1, 2, 4, 7])).agreement_decided is None

@@ -64,6 +64,9 @@ def clip_probs(probs: np.ndarray, ev: EvalWindows, n_clips: int) -> tuple[np.nda
     return out, fallbacks
 
 
+DECIDED_MARGIN = 0.1  # a window the float model is decided on: its top two probabilities this far apart
+
+
 @dataclass
 class Evaluation:
     window: dict
@@ -75,10 +78,14 @@ class Evaluation:
     window_true: np.ndarray
     window_pred: np.ndarray
     agreement_speech: float | None = None  # the same over the speech windows only (what the app shows)
+    # the same over windows the float model is decided on: int8 rounding flips near-ties, where
+    # the float model's own pick is a coin toss; a miss here would be a real quantization error
+    agreement_decided: float | None = None
 
     def summary(self) -> dict:
         return {"window": self.window, "clip": self.clip, "int8_float_agreement": self.agreement,
                 "int8_float_agreement_speech_windows": self.agreement_speech,
+                "int8_float_agreement_decided_windows": self.agreement_decided,
                 "clips_without_speech_window": self.no_speech_clips}
 
 
@@ -90,16 +97,19 @@ def evaluate_probs(int8_probs: np.ndarray, float_probs: np.ndarray | None, ev: E
     speech = ev.speech
     cprobs, fallbacks = clip_probs(int8_probs, ev, n_clips)
     c_pred = cprobs.argmax(axis=1)
-    agreement = agreement_speech = None
+    agreement = agreement_speech = agreement_decided = None
     if float_probs is not None:
         same = float_probs.argmax(axis=1) == w_pred
         agreement = float(np.mean(same))
         agreement_speech = float(np.mean(same[speech])) if speech.any() else agreement
+        top2 = np.sort(float_probs, axis=1)[:, -2:]
+        decided = top2[:, 1] - top2[:, 0] >= DECIDED_MARGIN
+        agreement_decided = float(np.mean(same[decided])) if decided.any() else None
     window = metrics(w_true[speech], w_pred[speech]) if speech.any() else metrics(w_true, w_pred)
     window["speech_windows"] = int(speech.sum())
     window["all_windows"] = int(len(speech))
     return Evaluation(window, metrics(clip_labels, c_pred), agreement, fallbacks, clip_labels, c_pred,
-                      w_true[speech], w_pred[speech], agreement_speech)
+                      w_true[speech], w_pred[speech], agreement_speech, agreement_decided)
 
 
 def evaluate_model(model_path: Path, ev: EvalWindows, clip_labels: np.ndarray, threads: int = 1) -> Evaluation:

@@ -13,7 +13,7 @@ from ser_live.gate import GateConfig
 from training import TrainingError
 from training.data import EvalWindows, build_bank, eval_windows, label_indices, load_clips, sample_windows
 from training.datasets import Clip, DatasetSummary, actor_number, discover, speaker_folds
-from training.evaluate import Evaluation, evaluate_model, metrics, write_report
+from training.evaluate import DECIDED_MARGIN, Evaluation, evaluate_model, metrics, write_report
 from training.train import Recipe, describe_network, train_model
 
 DEFAULT_CACHE = Path("runs/cache")
@@ -87,6 +87,18 @@ def windows_at_gain(audio: list[np.ndarray], cfg: FeatureConfig, gain_db: float 
     return eval_windows([np.clip(a * scale, -1.0, 1.0) for a in audio], cfg, gate)
 
 
+AGREEMENT_KEYS = ("int8_float_agreement", "int8_float_agreement_speech_windows", "int8_float_agreement_decided_windows")
+
+
+def _mean_of_known(values: list[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return float(np.mean(known)) if known else None
+
+
+def _percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2%}"
+
+
 def cross_validate(clips, audio, cfg, recipe: Recipe, folds: int, out_dir: Path, cache_dir: Path | None,
                    log=print, rescore: bool = False, gain_db: float = 0.0) -> dict:
     """Speaker-held-out CV: each fold's whole speakers are unseen by its model; int8 figures.
@@ -111,7 +123,6 @@ def cross_validate(clips, audio, cfg, recipe: Recipe, folds: int, out_dir: Path,
     title = f", input {gain_db:+g} dB" if gain_db else ""
     labels = label_indices(clips)
     results, pooled = [], {"clip_true": [], "clip_pred": [], "win_true": [], "win_pred": []}
-    agreements, agreements_speech = [], []
     start = time.time()
     for k, held in enumerate(groups):
         held_set = set(held)
@@ -126,14 +137,13 @@ def cross_validate(clips, audio, cfg, recipe: Recipe, folds: int, out_dir: Path,
         write_report(res, stem.parent / f"report{suffix}", f"fold {k + 1} (held out: {', '.join(held)}){title}")
         log(f"  clip acc {res.clip['accuracy']:.3f} UAR {res.clip['uar']:.3f} F1 {res.clip['macro_f1']:.3f} | "
             f"window acc {res.window['accuracy']:.3f} UAR {res.window['uar']:.3f} | "
-            f"int8/float agree {res.agreement:.3f} ({time.time() - start:.0f} s)")
+            f"int8/float agree {res.agreement:.3f}, {_percent(res.agreement_decided)} where float is decided "
+            f"({time.time() - start:.0f} s)")
         results.append({"fold": k + 1, "held_out": held, **res.summary()})
         pooled["clip_true"].append(res.clip_true)
         pooled["clip_pred"].append(res.clip_pred)
         pooled["win_true"].append(res.window_true)
         pooled["win_pred"].append(res.window_pred)
-        agreements.append(res.agreement)
-        agreements_speech.append(res.agreement_speech)
     ct, cp = np.concatenate(pooled["clip_true"]), np.concatenate(pooled["clip_pred"])
     wt, wp = np.concatenate(pooled["win_true"]), np.concatenate(pooled["win_pred"])
     summary = {
@@ -146,8 +156,7 @@ def cross_validate(clips, audio, cfg, recipe: Recipe, folds: int, out_dir: Path,
         "pooled_window": metrics(wt, wp),
         "mean_fold_clip": {m: float(np.mean([r["clip"][m] for r in results])) for m in ("accuracy", "uar", "macro_f1")},
         "std_fold_clip": {m: float(np.std([r["clip"][m] for r in results])) for m in ("accuracy", "uar", "macro_f1")},
-        "int8_float_agreement": float(np.mean(agreements)),
-        "int8_float_agreement_speech_windows": float(np.mean(agreements_speech)),
+        **{key: _mean_of_known([r[key] for r in results]) for key in AGREEMENT_KEYS},
         "folds": results,
         "seconds": old["seconds"] if rescore else round(time.time() - start),
     }
@@ -165,7 +174,7 @@ def cross_validate(clips, audio, cfg, recipe: Recipe, folds: int, out_dir: Path,
 
 def card_cv(summary: dict) -> dict:
     return {k: summary[k] for k in ("protocol", "pooled_clip", "pooled_window", "mean_fold_clip", "std_fold_clip",
-                                    "int8_float_agreement", "int8_float_agreement_speech_windows")} | {
+                                    *AGREEMENT_KEYS)} | {
         "per_fold_clip": [{"fold": f["fold"], "held_out": f["held_out"], **f["clip"]} for f in summary["folds"]]}
 
 
@@ -225,7 +234,8 @@ def evaluate_command(data, model_path: Path, actors=None, drop_labels=(), report
         f"{res.window['accuracy']:.3f}  UAR {res.window['uar']:.3f}  macro-F1 {res.window['macro_f1']:.3f}")
     if res.agreement is not None:
         log(f"int8 vs float: same top class on {res.agreement:.2%} of windows "
-            f"({res.agreement_speech:.2%} of speech windows)")
+            f"({res.agreement_speech:.2%} of speech windows; {_percent(res.agreement_decided)} of those where "
+            f"float's top two are >= {DECIDED_MARGIN:g} apart)")
     else:
         log("int8 vs float: no <name>.float.tflite beside the model, agreement not measured")
     if res.no_speech_clips:
