@@ -107,3 +107,25 @@ def test_cv_rescored_at_a_lower_gain_keeps_the_plain_figures(tmp_path: Path) -> 
     assert quiet["pooled_clip"] == plain["pooled_clip"]
     with pytest.raises(TrainingError, match="--rescore"):
         cross_validate(clips, audio, cfg, recipe, 2, tmp_path, None, log=lambda *_: None, gain_db=-30.0)
+
+
+def test_the_same_command_trains_the_same_model(tmp_path: Path) -> None:
+    """Seeds are fixed: a second run gives the same model, judged by its int8 and float outputs
+    on every fixture window (the .tflite bytes of two runs in one process differ: Keras numbers
+    its layers per process)."""
+    from ser_live.audio_io import load_audio
+    from training.data import eval_windows
+    from training.evaluate import FloatTFLite, predict_all
+
+    recipe = Recipe(epochs=1, copies=1, crops_per_clip=1, batch_size=8, widths=(4, 8, 8, 8), seed=5, threads=1)
+    cfg = FeatureConfig()
+
+    windows = eval_windows([load_audio(p, cfg.sample_rate_hz) for p in sorted(FIXTURES.rglob("*.flac"))], cfg).windows
+    outputs = []
+    for run in ("a", "b"):
+        out = tmp_path / run / "m"
+        train_command([str(FIXTURES)], out, cfg, recipe, actors="1-2", cache_dir=None, log=lambda *_: None)
+        outputs.append([predict_all(EmotionClassifier(out.with_name("m.tflite")), windows),
+                        predict_all(FloatTFLite(out.with_name("m.float.tflite")), windows)])
+    assert len(windows) > 50 and np.ptp(outputs[0][1], axis=0).max() > 1e-3  # outputs that vary with the input
+    assert np.array_equal(outputs[0][0], outputs[1][0]) and np.array_equal(outputs[0][1], outputs[1][1])
