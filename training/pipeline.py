@@ -137,7 +137,7 @@ def cross_validate(clips, audio, cfg, recipe: Recipe, folds: int, out_dir: Path,
         write_report(res, stem.parent / f"report{suffix}", f"fold {k + 1} (held out: {', '.join(held)}){title}")
         log(f"  clip acc {res.clip['accuracy']:.3f} UAR {res.clip['uar']:.3f} F1 {res.clip['macro_f1']:.3f} | "
             f"window acc {res.window['accuracy']:.3f} UAR {res.window['uar']:.3f} | "
-            f"int8/float agree {res.agreement:.3f}, {_percent(res.agreement_decided)} where float is decided "
+            f"int8/float agree {_percent(res.agreement)}, {_percent(res.agreement_decided)} where float is decided "
             f"({time.time() - start:.0f} s)")
         results.append({"fold": k + 1, "held_out": held, **res.summary()})
         pooled["clip_true"].append(res.clip_true)
@@ -168,7 +168,7 @@ def cross_validate(clips, audio, cfg, recipe: Recipe, folds: int, out_dir: Path,
     write_report(fake, out_dir / f"report{suffix}", f"{folds}-fold speaker CV, pooled{title}")
     log(f"CV pooled clip{title}: acc {summary['pooled_clip']['accuracy']:.3f} UAR {summary['pooled_clip']['uar']:.3f} "
         f"macro-F1 {summary['pooled_clip']['macro_f1']:.3f}; window: acc {summary['pooled_window']['accuracy']:.3f} "
-        f"UAR {summary['pooled_window']['uar']:.3f}; int8/float agreement {summary['int8_float_agreement']:.4f}")
+        f"UAR {summary['pooled_window']['uar']:.3f}; int8/float agreement {_percent(summary['int8_float_agreement'])}")
     return summary
 
 
