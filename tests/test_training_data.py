@@ -201,3 +201,26 @@ def test_agreement_counts_near_ties_apart_from_decided_windows() -> None:
     assert res.agreement == pytest.approx(2 / 4)
     assert res.agreement_decided == pytest.approx(2 / 3)
     assert evaluate_probs(int8, None, ev, np.array([1, 2, 4, 7])).agreement_decided is None
+
+
+def test_a_noisy_room_condition_adds_noise_at_its_snr_the_same_every_time() -> None:
+    """``--snr-db 10``: each clip gets coloured noise 10 dB below its own power, seeded per
+    clip, so two scorings of the same data see the same noisy audio; the gate does not move."""
+    from ser_live.audio_io import load_audio
+    from training.conditions import InputCondition
+    from training.data import eval_windows
+
+    cfg = FeatureConfig()
+    audio = [load_audio(p, cfg.sample_rate_hz) for p in sorted(FIXTURES.rglob("*.flac"))[:4]]
+    noisy = InputCondition(snr_db=10.0)
+    first, again = noisy.windows(audio, cfg, log=lambda *_: None), noisy.windows(audio, cfg, log=lambda *_: None)
+    clean = eval_windows(audio, cfg)
+    assert np.array_equal(first.windows, again.windows) and first.windows.shape == clean.windows.shape
+    assert not np.allclose(first.windows, clean.windows, atol=0.1)
+    other_seed = InputCondition(snr_db=10.0, seed=1).windows(audio, cfg, log=lambda *_: None)
+    assert not np.array_equal(first.windows, other_seed.windows)
+    assert InputCondition().plain and InputCondition().suffix == "" and noisy.suffix == "-snr10dB"
+    from training.augment import add_noise
+
+    noise = add_noise(audio[0], np.random.default_rng(0), (10.0, 10.0)) - audio[0]
+    assert 10 * np.log10(np.mean(audio[0] ** 2) / np.mean(noise**2)) == pytest.approx(10.0, abs=0.05)

@@ -14,6 +14,7 @@ from ser_live.config import EMOTIONS, FeatureConfig  # noqa: E402
 from ser_live.features import normalize_window, offline_features  # noqa: E402
 from ser_live.model import EmotionClassifier  # noqa: E402
 from training import TrainingError  # noqa: E402
+from training.conditions import InputCondition  # noqa: E402
 from training.pipeline import evaluate_command, train_command  # noqa: E402
 from training.train import Recipe  # noqa: E402
 
@@ -84,7 +85,7 @@ def test_a_quieter_microphone_gives_the_model_the_same_windows(tiny_model: Path)
                         GateConfig(min_level_db=GateConfig.min_level_db - 30))
     assert np.array_equal(loud.speech, soft.speech) and loud.speech.any()
     np.testing.assert_allclose(loud.windows, soft.windows, atol=0.01)  # int8 input steps are 0.035
-    res = evaluate_command([str(FIXTURES)], tiny_model, gain_db=-30.0, log=lambda *_: None)
+    res = evaluate_command([str(FIXTURES)], tiny_model, condition=InputCondition(gain_db=-30.0), log=lambda *_: None)
     assert res.window["n"] == int(loud.speech.sum()) and res.clip["n"] == len(audio)
 
 
@@ -99,14 +100,20 @@ def test_cv_rescored_at_a_lower_gain_keeps_the_plain_figures(tmp_path: Path) -> 
     plain = cross_validate(clips, audio, cfg, recipe, 2, tmp_path, None, log=lambda *_: None)
     before = (tmp_path / "cv.json").read_text()
     quiet = cross_validate(clips, audio, cfg, recipe, 2, tmp_path, None, log=lambda *_: None, rescore=True,
-                           gain_db=-30.0)
+                           condition=InputCondition(gain_db=-30.0))
     assert (tmp_path / "cv.json").read_text() == before
-    assert json.loads((tmp_path / "cv-gain-30dB.json").read_text())["input_gain_db"] == -30.0
+    assert json.loads((tmp_path / "cv-gain-30dB.json").read_text())["input_condition"]["gain_db"] == -30.0
     assert (tmp_path / "report-gain-30dB" / "confusion_clip.png").stat().st_size > 0
     assert quiet["pooled_window"]["n"] == plain["pooled_window"]["n"] > 0
     assert quiet["pooled_clip"] == plain["pooled_clip"]
     with pytest.raises(TrainingError, match="--rescore"):
-        cross_validate(clips, audio, cfg, recipe, 2, tmp_path, None, log=lambda *_: None, gain_db=-30.0)
+        cross_validate(clips, audio, cfg, recipe, 2, tmp_path, None, log=lambda *_: None,
+                       condition=InputCondition(snr_db=10.0))
+    cross_validate(clips, audio, cfg, recipe, 2, tmp_path, None, log=lambda *_: None, rescore=True,
+                   condition=InputCondition(snr_db=10.0, gain_db=-30.0))
+    noisy = json.loads((tmp_path / "cv-snr10dB-gain-30dB.json").read_text())
+    assert noisy["input_condition"] == {"gain_db": -30.0, "snr_db": 10.0} and "10 dB SNR" in noisy["protocol"]
+    assert (tmp_path / "cv.json").read_text() == before
 
 
 def test_the_same_command_trains_the_same_model(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ser_live.config import FeatureConfig
 from ser_live.errors import SerLiveError
+from training.conditions import InputCondition
 from training.train import Recipe
 
 
@@ -20,9 +21,15 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cache", default="runs/cache", help="feature cache folder ('' disables)")
 
 
-def _gain(p: argparse.ArgumentParser) -> None:
+def _conditions(p: argparse.ArgumentParser) -> None:
     p.add_argument("--gain-db", type=float, default=0.0, metavar="DB",
                    help="scale the audio by DB (-30: a quiet microphone) and move the speech gate with it")
+    p.add_argument("--snr-db", type=float, metavar="DB",
+                   help="add coloured noise at this signal-to-noise ratio (10: a noisy room), seeded per clip")
+
+
+def _condition(args) -> InputCondition:
+    return InputCondition(gain_db=args.gain_db, snr_db=args.snr_db)
 
 
 def _recipe(p: argparse.ArgumentParser) -> None:
@@ -62,13 +69,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--out-dir", default="runs/cv")
     p.add_argument("--rescore", action="store_true", help="score the fold models already in --out-dir again")
-    _gain(p)
+    _conditions(p)
 
     p = sub.add_parser("evaluate", help="evaluate a .tflite model (per window and per clip)")
     _common(p)
     p.add_argument("--model", required=True)
     p.add_argument("--report-dir", help="write metrics.json, report.txt and confusion PNGs here")
-    _gain(p)
+    _conditions(p)
 
     p = sub.add_parser("baselines", help="the seed recipes (MFCC-stat MLP / SVM), random vs speaker split")
     _common(p)
@@ -94,12 +101,12 @@ def run(argv: list[str] | None = None) -> int:
 
         clips, audio, _ = load_dataset(args.data, cfg, args.actors, args.drop_label)
         cross_validate(clips, audio, cfg, _make_recipe(args), args.folds, Path(args.out_dir), cache,
-                       rescore=args.rescore, gain_db=args.gain_db)
+                       rescore=args.rescore, condition=_condition(args))
     elif args.command == "evaluate":
         from training.pipeline import evaluate_command
 
         evaluate_command(args.data, Path(args.model), args.actors, args.drop_label, args.report_dir,
-                         gain_db=args.gain_db)
+                         condition=_condition(args))
     elif args.command == "baselines":
         from training.baselines import baselines_command
 

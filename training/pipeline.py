@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 
 from ser_live.config import EMOTIONS, FeatureConfig
-from ser_live.gate import GateConfig
 from training import TrainingError
-from training.data import EvalWindows, build_bank, eval_windows, label_indices, load_clips, sample_windows
+from training.conditions import AS_RECORDED, InputCondition
+from training.data import build_bank, eval_windows, label_indices, load_clips, sample_windows
 from training.datasets import Clip, DatasetSummary, actor_number, discover, speaker_folds
 from training.evaluate import DECIDED_MARGIN, Evaluation, evaluate_model, metrics, write_report
 from training.train import Recipe, describe_network, train_model
@@ -75,18 +75,6 @@ def export_model(model, rep, out_stem, cfg, card):
     return export(model, rep, out_stem, cfg, card)
 
 
-def windows_at_gain(audio: list[np.ndarray], cfg: FeatureConfig, gain_db: float = 0.0, log=print) -> EvalWindows:
-    """The app's evaluation windows of ``audio`` as a quieter (or louder, clipped) microphone
-    would deliver it, with the speech gate moved by as much, as a user sets it: what is left
-    is the model's own dependence on input level."""
-    if not gain_db:
-        return eval_windows(audio, cfg)
-    scale = np.float32(10 ** (gain_db / 20))
-    gate = GateConfig(min_level_db=GateConfig.min_level_db + gain_db)
-    log(f"input gain {gain_db:+g} dB, speech gate at {gate.min_level_db:g} dBFS")
-    return eval_windows([np.clip(a * scale, -1.0, 1.0) for a in audio], cfg, gate)
-
-
 AGREEMENT_KEYS = ("int8_float_agreement", "int8_float_agreement_speech_windows", "int8_float_agreement_decided_windows")
 
 
@@ -100,15 +88,15 @@ def _percent(value: float | None) -> str:
 
 
 def cross_validate(clips, audio, cfg, recipe: Recipe, folds: int, out_dir: Path, cache_dir: Path | None,
-                   log=print, rescore: bool = False, gain_db: float = 0.0) -> dict:
+                   log=print, rescore: bool = False, condition: InputCondition = AS_RECORDED) -> dict:
     """Speaker-held-out CV: each fold's whole speakers are unseen by its model; int8 figures.
 
     With ``rescore`` the fold models already in ``out_dir`` are scored again, not retrained;
-    a ``gain_db`` rescore (see :func:`windows_at_gain`) writes ``cv-gain<DB>.json`` beside
-    ``cv.json`` instead of replacing it.
+    a rescore under another input ``condition`` writes ``cv<condition suffix>.json`` (and its
+    reports) beside ``cv.json`` instead of replacing it.
     """
-    if gain_db and not rescore:
-        raise TrainingError("--gain-db needs --rescore: it scores fold models, it does not train them")
+    if not condition.plain and not rescore:
+        raise TrainingError("--gain-db and --snr-db need --rescore: they score fold models, not train them")
     speakers = [c.speaker for c in clips]
     groups = speaker_folds(speakers, folds)
     previous = Path(out_dir) / "cv.json"
@@ -119,8 +107,7 @@ def cross_validate(clips, audio, cfg, recipe: Recipe, folds: int, out_dir: Path,
         recipe = Recipe(**{**old["recipe"], "widths": tuple(old["recipe"]["widths"])})
     else:
         bank = build_bank(clips, audio, cfg, recipe.copies, recipe.seed, cache_dir)
-    suffix = f"-gain{gain_db:g}dB" if gain_db else ""
-    title = f", input {gain_db:+g} dB" if gain_db else ""
+    suffix, title = condition.suffix, condition.describe()
     labels = label_indices(clips)
     results, pooled = [], {"clip_true": [], "clip_pred": [], "win_true": [], "win_pred": []}
     start = time.time()
@@ -132,7 +119,7 @@ def cross_validate(clips, audio, cfg, recipe: Recipe, folds: int, out_dir: Path,
         stem = Path(out_dir) / f"fold{k + 1}" / "model"
         if not rescore:
             fit_and_export(bank, clips, train_ids, cfg, recipe, stem, {"fold": k + 1, "held_out": held}, log=log)
-        ev = windows_at_gain([audio[i] for i in test_ids], cfg, gain_db, log)
+        ev = condition.windows([audio[i] for i in test_ids], cfg, log)
         res = evaluate_model(stem.with_suffix(".tflite"), ev, labels[test_ids], threads=recipe.threads)
         write_report(res, stem.parent / f"report{suffix}", f"fold {k + 1} (held out: {', '.join(held)}){title}")
         log(f"  clip acc {res.clip['accuracy']:.3f} UAR {res.clip['uar']:.3f} F1 {res.clip['macro_f1']:.3f} | "
@@ -149,7 +136,7 @@ def cross_validate(clips, audio, cfg, recipe: Recipe, folds: int, out_dir: Path,
     summary = {
         "protocol": f"{folds}-fold speaker-held-out CV (whole speakers per fold), int8 model, "
                     f"clip = mean probability of its speech windows{title}",
-        "input_gain_db": gain_db,
+        "input_condition": {"gain_db": condition.gain_db, "snr_db": condition.snr_db},
         "speakers": sorted(set(speakers)),
         "recipe": recipe.to_dict(),
         "pooled_clip": metrics(ct, cp),
@@ -216,9 +203,8 @@ def train_command(data, out: Path, cfg: FeatureConfig, recipe: Recipe, actors=No
     return meta
 
 
-def evaluate_command(data, model_path: Path, actors=None, drop_labels=(), report_dir=None, gain_db: float = 0.0,
-                     log=print) -> Evaluation:
-    """``gain_db``: see :func:`windows_at_gain`."""
+def evaluate_command(data, model_path: Path, actors=None, drop_labels=(), report_dir=None,
+                     condition: InputCondition = AS_RECORDED, log=print) -> Evaluation:
     from ser_live.model import ModelMetadata, metadata_path_for
 
     if not Path(model_path).exists():
@@ -226,7 +212,7 @@ def evaluate_command(data, model_path: Path, actors=None, drop_labels=(), report
     meta = ModelMetadata.load(metadata_path_for(Path(model_path)))
     cfg = meta.features
     clips, audio, _ = load_dataset(data, cfg, actors, drop_labels, log=log)
-    ev = windows_at_gain(audio, cfg, gain_db, log)
+    ev = condition.windows(audio, cfg, log)
     res = evaluate_model(Path(model_path), ev, label_indices(clips))
     log(f"per clip ({res.clip['n']}): accuracy {res.clip['accuracy']:.3f}  UAR {res.clip['uar']:.3f}  "
         f"macro-F1 {res.clip['macro_f1']:.3f}")
