@@ -175,7 +175,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
             name = _shorten(report.file, 48)
             print(f"{name:<48} {key:<10} {conf:>5} {report.speech_ratio:>6.0%} {report.windows:>7}")
     summary = ", ".join(f"{k}: {v}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1]))
-    print(f"ser-live: {len(files) - failed} files analysed ({summary}); {failed} unreadable", file=sys.stderr)
+    done = len(files) - failed
+    print(f"ser-live: {done} file{'' if done == 1 else 's'} analysed ({summary}); {failed} unreadable", file=sys.stderr)
     return 1 if failed == len(files) else 0
 
 

@@ -78,7 +78,7 @@ def test_analyze_table_skips_unreadable_files(model_path: Path, tmp_path: Path) 
     assert proc.returncode == 0, proc.stderr
     assert clip.name in proc.stdout
     assert proc.stderr.count("skipped:") == 2
-    assert "1 files analysed" in proc.stderr and "2 unreadable" in proc.stderr
+    assert "1 file analysed" in proc.stderr and "2 unreadable" in proc.stderr
     assert "Traceback" not in proc.stderr
 
 
