@@ -176,7 +176,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
             print(f"{name:<48} {key:<10} {conf:>5} {report.speech_ratio:>6.0%} {report.windows:>7}")
     summary = ", ".join(f"{k}: {v}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1]))
     done = len(files) - failed
-    print(f"ser-live: {done} file{'' if done == 1 else 's'} analysed ({summary}); {failed} unreadable", file=sys.stderr)
+    print(f"ser-live: {done} file{'' if done == 1 else 's'} analysed{f' ({summary})' if summary else ''}; "
+          f"{failed} unreadable", file=sys.stderr)
     return 1 if failed == len(files) else 0
 
 

@@ -80,6 +80,9 @@ def test_analyze_table_skips_unreadable_files(model_path: Path, tmp_path: Path) 
     assert proc.stderr.count("skipped:") == 2
     assert "1 file analysed" in proc.stderr and "2 unreadable" in proc.stderr
     assert "Traceback" not in proc.stderr
+    nothing = run_cli("--model", str(model_path), "analyze", str(tmp_path / "broken.wav"), str(tmp_path / "empty.flac"))
+    assert nothing.returncode == 1 and nothing.stdout.count("\n") <= 1  # the table's header at most
+    assert "ser-live: 0 files analysed; 2 unreadable" in nothing.stderr and "Traceback" not in nothing.stderr
 
 
 def test_missing_model(tmp_path: Path) -> None:
