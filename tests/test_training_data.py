@@ -205,7 +205,7 @@ def test_agreement_counts_near_ties_apart_from_decided_windows() -> None:
 
 def test_a_noisy_room_condition_adds_noise_at_its_snr_the_same_every_time() -> None:
     """``--snr-db 10``: each clip gets coloured noise 10 dB below its own power, seeded per
-    clip, so two scorings of the same data see the same noisy audio; the gate does not move."""
+    clip, so two scorings of the same data see the same noisy audio."""
     from ser_live.audio_io import load_audio
     from training.conditions import InputCondition
     from training.data import eval_windows
