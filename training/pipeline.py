@@ -220,8 +220,8 @@ def evaluate_command(data, model_path: Path, actors=None, drop_labels=(), report
         f"{res.window['accuracy']:.3f}  UAR {res.window['uar']:.3f}  macro-F1 {res.window['macro_f1']:.3f}")
     if res.agreement is not None:
         log(f"int8 vs float: same top class on {res.agreement:.2%} of windows "
-            f"({res.agreement_speech:.2%} of speech windows; {_percent(res.agreement_decided)} of those where "
-            f"float's top two are >= {DECIDED_MARGIN:g} apart)")
+            f"({res.agreement_speech:.2%} of speech windows; {_percent(res.agreement_decided)} of the windows "
+            f"where float's top two are >= {DECIDED_MARGIN:g} apart)")
     else:
         log("int8 vs float: no <name>.float.tflite beside the model, agreement not measured")
     if res.no_speech_clips:
