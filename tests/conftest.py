@@ -38,7 +38,7 @@ def rng() -> np.random.Generator:
 
 def fixture_clips() -> list[Path]:
     """The committed RAVDESS clips (see tests/fixtures/MANIFEST.md), sorted."""
-    clips = sorted(FIXTURES.rglob("*.flac"))
+    clips = sorted((FIXTURES / "ravdess").rglob("*.flac"))
     assert clips, "tests/fixtures holds no clips"
     return clips
 

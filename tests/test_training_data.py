@@ -17,7 +17,14 @@ from hypothesis import strategies as st
 
 from ser_live.config import EMOTIONS, FeatureConfig
 from training import TrainingError
-from training.datasets import discover, parse_name, speaker_folds, split_by_speaker
+from training.datasets import (
+    LOCKED_TEST_SPEAKERS,
+    corpus_labels,
+    discover,
+    parse_name,
+    speaker_folds,
+    split_by_speaker,
+)
 from training.pipeline import load_dataset
 
 REPO = Path(__file__).resolve().parent.parent
@@ -32,6 +39,7 @@ NAMED = [
     ("tess/YAF_pleasant_surprised/YAF_bite_ps.wav", "tess", "surprised", "tess:YAF"),
     ("tess/YAF_neutral/YAF_chair_neutral.wav", "tess", "neutral", "tess:YAF"),
     ("tess/OAF_Fear/OAF_dog_fear.wav", "tess", "fearful", "tess:OAF"),
+    ("tess/OAF_neutral/OA_bite_neutral.wav", "tess", "neutral", "tess:OAF"),  # so spelled in the download
     ("cremad/1001_DFA_ANG_XX.wav", "cremad", "angry", "cremad:1001"),
     ("cremad/1091_IEO_HAP_HI.wav", "cremad", "happy", "cremad:1091"),
     ("cremad/1002_TIE_DIS_LO.wav", "cremad", "disgust", "cremad:1002"),
@@ -70,6 +78,33 @@ def test_all_schemes_together_and_unrecognized_names_are_counted(tmp_path: Path)
     assert sorted((c.corpus, c.label, c.speaker) for c in clips) == sorted(tuple(n[1:]) for n in NAMED)
     assert [p.name for p in summary.unrecognized] == ["holiday-recording.wav"]
     assert all(c.label in EMOTIONS for c in clips)
+
+
+def test_real_tess_and_savee_files_are_parsed_and_load() -> None:
+    """The committed clips keep the official names and folders (tests/fixtures/MANIFEST.md)."""
+    clips, summary = discover([FIXTURES / "tess", FIXTURES / "savee"])
+    assert sorted((c.path.name, c.corpus, c.label, c.speaker) for c in clips) == [
+        ("DC_a03.flac", "savee", "angry", "savee:DC"),
+        ("KL_sa03.flac", "savee", "sad", "savee:KL"),
+        ("KL_su03.flac", "savee", "surprised", "savee:KL"),
+        ("OAF_bite_ps.flac", "tess", "surprised", "tess:OAF"),
+        ("YAF_dog_fear.flac", "tess", "fearful", "tess:YAF"),
+    ]
+    assert not summary.unrecognized
+    corpora = [str(FIXTURES / "tess"), str(FIXTURES / "savee")]
+    kept, audio, _ = load_dataset(corpora, FeatureConfig(), log=lambda *_: None)
+    assert len(kept) == 5 and all(len(a) >= FeatureConfig().window_samples for a in audio)
+
+
+def test_corpus_label_sets_and_the_locked_test_speakers() -> None:
+    clips, _ = discover([FIXTURES])
+    labels = corpus_labels(clips)
+    assert labels["ravdess"] == frozenset(EMOTIONS)
+    assert labels["tess"] == {"surprised", "fearful"} and labels["savee"] == {"angry", "sad", "surprised"}
+    # one speaker of each corpus in the project's copy, two men and two women of RAVDESS
+    assert {s.split(":")[0] for s in LOCKED_TEST_SPEAKERS} == {"ravdess", "tess", "savee"}
+    actors = sorted(int(s.split(":")[1]) for s in LOCKED_TEST_SPEAKERS if s.startswith("ravdess:"))
+    assert len(actors) == 4 and sum(a % 2 for a in actors) == 2
 
 
 def test_manifest_with_paths_labels_and_speakers(tmp_path: Path) -> None:
