@@ -4,6 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh dev,train
-.venv/bin/ruff check ser_live training tests benchmarks
+.venv/bin/ruff check ser_live training tests benchmarks scripts
 .venv/bin/mypy
 .venv/bin/python -m pytest "$@"
