@@ -19,18 +19,12 @@ import numpy as np
 
 from ser_live.config import FeatureConfig
 from ser_live.errors import ModelError
-
-DEFAULT_MODEL_NAME = "ser-cnn.tflite"
-_PACKAGE_DIR = Path(__file__).resolve().parent
+from ser_live.resources import MODEL, PACKAGE_DIR, resource_path
 
 
 def default_model_path() -> Path:
-    """The shipped model: inside the package when installed from a wheel, else the repo's models/."""
-    for folder in (_PACKAGE_DIR / "models", _PACKAGE_DIR.parent / "models"):
-        candidate = folder / DEFAULT_MODEL_NAME
-        if candidate.exists():
-            return candidate
-    return _PACKAGE_DIR.parent / "models" / DEFAULT_MODEL_NAME
+    """The shipped model; where it is missing, the path it should have (for the error message)."""
+    return resource_path(MODEL) or PACKAGE_DIR.parent / MODEL
 
 
 def metadata_path_for(model_path: Path) -> Path:

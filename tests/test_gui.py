@@ -22,9 +22,10 @@ from PyQt6 import QtCore, QtGui, QtWidgets, sip
 from ser_live.audio_io import load_audio
 from ser_live.capture import FileSource
 from ser_live.gate import GateConfig
+from ser_live.gui.about import about_html
 from ser_live.gui.plots import LEVEL_FLOOR_DB
 from ser_live.gui.session import LiveSession, demo_clip_path
-from ser_live.gui.window import IDLE_TEXT, MainWindow, about_html
+from ser_live.gui.window import IDLE_TEXT, MainWindow
 from ser_live.processor import ProcessorSettings, StreamProcessor, WindowResult
 
 DEMO = demo_clip_path()

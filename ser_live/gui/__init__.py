@@ -4,7 +4,11 @@ Modules:
 - ``session``: the live pipeline as the window drives it (engine, results queue, recording);
   no Qt, so it runs and is tested without a display;
 - ``plots``: the waveform, level meter, rolling probabilities and legend widgets;
-- ``window``: the main window, its controls, menus, shortcuts and settings;
+- ``window``: the main window: toolbar (``MainWindow._build_toolbar``), menus, shortcuts,
+  sources and the timer that pulls results;
+- ``widgets``: small parts of it (paint counter, number controls, icons, level);
+- ``about``: the about box with the model card;
+- ``preferences``: what is remembered between runs (QSettings keys);
 - ``app``: ``run_app(args)``, called by the ``ser-live`` command: display check, QApplication,
   and the ``--screenshot`` mode.
 

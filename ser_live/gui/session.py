@@ -22,20 +22,16 @@ from ser_live.engine import AudioSource, Engine, EngineStats
 from ser_live.errors import SerLiveError
 from ser_live.model import EmotionClassifier
 from ser_live.processor import ProcessorSettings, StreamProcessor, WindowResult
+from ser_live.resources import DEMO_CLIP, resource_path
 from ser_live.sinks import CsvSink
 
 RESULT_BACKLOG = 4096  # results the GUI has not drained yet; far more than a stalled GUI collects
 ENGINE_JOIN_TIMEOUT_S = 3.0
-DEMO_CLIP_NAME = "ser-live-demo.flac"
-_PACKAGE_DIR = Path(__file__).resolve().parent.parent
 
 
 def demo_clip_path() -> Path | None:
-    """The bundled demo clip: inside the package when installed, else the repo's assets/demo/."""
-    for folder in (_PACKAGE_DIR / "assets" / "demo", _PACKAGE_DIR.parent / "assets" / "demo"):
-        if (folder / DEMO_CLIP_NAME).is_file():
-            return folder / DEMO_CLIP_NAME
-    return None
+    """The bundled demo clip, or None when it is not installed."""
+    return resource_path(DEMO_CLIP)
 
 
 class Recorder:

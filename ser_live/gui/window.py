@@ -7,20 +7,19 @@ Only the GUI thread runs this code. Results and audio reach it through :class:`L
 
 from __future__ import annotations
 
-import collections
 import html
 import time
 from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from PyQt6 import QtCore, QtGui, QtWidgets
 
-from ser_live import __version__
 from ser_live.capture import FileSource, MicrophoneSource, list_input_devices
 from ser_live.engine import WAVEFORM_SECONDS
 from ser_live.errors import DeviceError, SerLiveError
+from ser_live.gui import preferences
+from ser_live.gui.about import about_box
 from ser_live.gui.plots import (
     LEVEL_FLOOR_DB,
     EmotionLegend,
@@ -29,87 +28,20 @@ from ser_live.gui.plots import (
     WaveformPlot,
     configure_pyqtgraph,
 )
+from ser_live.gui.preferences import Preferences
 from ser_live.gui.session import LiveSession, demo_clip_path
+from ser_live.gui.widgets import PaintCounter, app_icon, level_db, record_icon, spin_box
 from ser_live.processor import WindowResult
 
 REFRESH_MS = 30
 STATUS_EVERY_TICKS = 8  # status bar text about 4 times a second
-LEVEL_WINDOW_S = 0.03  # the level meter shows the newest 30 ms
-FPS_BUCKETS_KEPT = 600
 SMOOTHING_MAX_S = 10.0
 SMOOTHING_STEP_S = 0.25
 GATE_RANGE_DB = (LEVEL_FLOOR_DB, -20.0)  # the level meter shows the whole range
 IDLE_TEXT = "\u2014"  # the emotion label before any result
 AUDIO_FILTER = "Audio files (*.wav *.flac *.ogg *.mp3 *.aiff *.aif *.m4a *.opus);;All files (*)"
 DEFAULT_SIZE = QtCore.QSize(1200, 760)
-
-
-class _PaintCounter(QtCore.QObject):
-    """Counts paint events of a widget in 1 s buckets: the redraw rate a person sees."""
-
-    def __init__(self, parent: QtCore.QObject) -> None:
-        super().__init__(parent)
-        self.started = time.monotonic()
-        self.buckets: collections.deque[list[int]] = collections.deque(maxlen=FPS_BUCKETS_KEPT)
-
-    def reset(self) -> None:
-        self.started = time.monotonic()
-        self.buckets.clear()
-
-    def eventFilter(self, obj: QtCore.QObject | None, event: QtCore.QEvent | None) -> bool:  # noqa: N802
-        if event is not None and event.type() == QtCore.QEvent.Type.Paint:
-            second = int(time.monotonic() - self.started)
-            if self.buckets and self.buckets[-1][0] == second:
-                self.buckets[-1][1] += 1
-            else:
-                self.buckets.append([second, 1])
-        return False
-
-    def per_second(self) -> list[int]:
-        """Frames in each whole second so far (the current, partial second left out)."""
-        if not self.buckets:
-            return []
-        first, last = self.buckets[0][0], int(time.monotonic() - self.started)
-        counts = dict((s, n) for s, n in self.buckets)
-        return [counts.get(s, 0) for s in range(first, last)]
-
-
-def about_html(session: LiveSession) -> str:
-    """The about box: app, model name and labels, and every entry of the model card."""
-    meta = session.classifier.metadata
-    cfg = session.processor.cfg
-    rows = [
-        ("model", meta.name),
-        ("file", str(session.classifier.model_path)),
-        ("labels", ", ".join(meta.labels)),
-        ("window / hop", f"{cfg.window_s:g} s / {cfg.hop_s:g} s at {cfg.sample_rate_hz} Hz"),
-    ]
-    rows += [(str(key).replace("_", " "), _card_value(value)) for key, value in meta.card.items()]
-    if not meta.card:
-        rows.append(("model card", "(this model's metadata has no card)"))
-    table = "".join(
-        f"<tr><td valign='top'><b>{html.escape(k)}</b></td><td>{html.escape(v)}</td></tr>" for k, v in rows
-    )
-    demo = demo_clip_path()
-    demo_note = (
-        "<p>Demo clip: four RAVDESS clips of actor 03, CC BY-NC-SA 4.0 "
-        "(Livingstone &amp; Russo 2018, doi:10.1371/journal.pone.0196391).</p>" if demo else ""
-    )
-    return (
-        f"<h3>ser-live {html.escape(__version__)}</h3>"
-        "<p>Real-time speech emotion recognition.</p>"
-        f"<table cellspacing='4'>{table}</table>{demo_note}"
-    )
-
-
-def _card_value(value: Any) -> str:
-    if isinstance(value, dict):
-        return "; ".join(f"{k}: {_card_value(v)}" for k, v in value.items())
-    if isinstance(value, list | tuple):
-        return ", ".join(_card_value(v) for v in value)
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
+PEAK_HOLD_FOREVER = 1e9  # elapsed time that releases the level meter's peak hold at once
 
 
 class MainWindow(QtWidgets.QMainWindow):
@@ -136,10 +68,9 @@ class MainWindow(QtWidgets.QMainWindow):
         super().__init__()
         configure_pyqtgraph()
         self.session = session
-        self.settings = settings
-        self.persist = restore
+        self.prefs = Preferences(settings, persist=restore)
         self.setWindowTitle("ser-live")
-        icon = _app_icon()
+        icon = app_icon()
         if icon is not None:
             self.setWindowIcon(icon)
         self.labels = session.labels
@@ -150,22 +81,16 @@ class MainWindow(QtWidgets.QMainWindow):
         self._last_tick = time.monotonic()
         self._messages: list[QtWidgets.QMessageBox] = []
         self.last_result: WindowResult | None = None
-        if restore:
-            for key, apply in self._remembered_controls().items():
-                saved = settings.value(key)
-                if saved is not None and key not in command_line:
-                    apply(float(saved))
+        for key, apply in self._remembered_controls().items():
+            saved = self.prefs.get(key)
+            if saved is not None and key not in command_line:
+                apply(float(saved))
         self._build_ui(cfg.sample_rate_hz, cfg.hop_s)
         self._build_actions()
+        self._build_toolbar()
+        self._build_menus()
         self._populate_devices(device)
-        if restore:
-            geometry = settings.value("geometry")
-            if isinstance(geometry, QtCore.QByteArray) and not geometry.isEmpty():
-                self.restoreGeometry(geometry)
-            else:
-                self.resize(DEFAULT_SIZE)
-        else:
-            self.resize(DEFAULT_SIZE)
+        self.prefs.restore_geometry(self, DEFAULT_SIZE)
         self.timer = QtCore.QTimer(self)
         self.timer.setInterval(REFRESH_MS)
         self.timer.timeout.connect(self.tick)
@@ -265,7 +190,7 @@ class MainWindow(QtWidgets.QMainWindow):
         outer.addWidget(self.prob_panel, 3)
         self.setCentralWidget(central)
 
-        self.paint_counter = _PaintCounter(self)
+        self.paint_counter = PaintCounter(self)
         self.waveform.viewport().installEventFilter(self.paint_counter)
 
         bar = self._status_bar()
@@ -279,11 +204,7 @@ class MainWindow(QtWidgets.QMainWindow):
             bar.addPermanentWidget(widget)
 
     def _build_actions(self) -> None:
-        tb = QtWidgets.QToolBar("Controls", self)
-        self.addToolBar(tb)
-        tb.setObjectName("controls")
-        tb.setMovable(False)
-        tb.setToolButtonStyle(QtCore.Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        """The window's commands, each with a shortcut; the toolbar and menus show them."""
         pixmap = QtWidgets.QStyle.StandardPixmap
         self.start_action = self._action("Start", "Space", self.toggle_capture, "start or stop capture",
                                          pixmap.SP_MediaPlay)
@@ -294,7 +215,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.demo_action.setEnabled(demo_clip_path() is not None)
         self.record_action = self._action("Record", "Ctrl+R", self.toggle_recording,
                                           "record the session: audio (WAV) and probabilities (CSV)")
-        self.record_action.setIcon(_record_icon())
+        self.record_action.setIcon(record_icon())
         self.record_action.setCheckable(True)
         self.export_action = self._action("Export PNG\u2026", "Ctrl+E", self.export_plot_dialog,
                                           "save the probability plot as a PNG image",
@@ -304,7 +225,18 @@ class MainWindow(QtWidgets.QMainWindow):
         self.rescan_action = self._action("Rescan devices", "F5", self.rescan_devices,
                                           "look for input devices again")
         self.quit_action = self._action("Quit", "Ctrl+Q", self.close, "quit ser-live")
+        self.banner_demo.clicked.connect(self.play_demo)
+        self.banner_demo.setEnabled(demo_clip_path() is not None)
+        self.banner_open.clicked.connect(self.open_file_dialog)
 
+    def _build_toolbar(self) -> None:
+        """The toolbar: capture, input, smoothing and speech level, record/export/about. The one
+        place that lays it out (the controls it holds are made here, the actions above)."""
+        tb = QtWidgets.QToolBar("Controls", self)
+        self.addToolBar(tb)
+        tb.setObjectName("controls")
+        tb.setMovable(False)
+        tb.setToolButtonStyle(QtCore.Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         tb.addAction(self.start_action)
         tb.addSeparator()
         tb.addWidget(QtWidgets.QLabel(" Input "))
@@ -318,12 +250,12 @@ class MainWindow(QtWidgets.QMainWindow):
         tb.addAction(self.demo_action)
         tb.addSeparator()
         tb.addWidget(QtWidgets.QLabel(" Smoothing "))
-        self.smoothing_spin = _spin_box((0.0, SMOOTHING_MAX_S), SMOOTHING_STEP_S, 2, " s",
+        self.smoothing_spin = spin_box((0.0, SMOOTHING_MAX_S), SMOOTHING_STEP_S, 2, " s",
                                         "time constant of probability smoothing (0: none)",
                                         self.session.settings.smoothing_s, self.set_smoothing)
         tb.addWidget(self.smoothing_spin)
         tb.addWidget(QtWidgets.QLabel(" Speech above "))
-        self.gate_spin = _spin_box(GATE_RANGE_DB, 1.0, 0, " dBFS",
+        self.gate_spin = spin_box(GATE_RANGE_DB, 1.0, 0, " dBFS",
                                    "speech must peak above this level (the mark on the level meter); "
                                    "lower it for a quiet microphone",
                                    self.session.settings.gate.min_level_db, self.set_gate_level)
@@ -333,6 +265,7 @@ class MainWindow(QtWidgets.QMainWindow):
         tb.addAction(self.export_action)
         tb.addAction(self.about_action)
 
+    def _build_menus(self) -> None:
         menus = self.menuBar()
         assert menus is not None
         file_menu = menus.addMenu("&File")
@@ -348,10 +281,6 @@ class MainWindow(QtWidgets.QMainWindow):
         capture_menu.addAction(self.start_action)
         capture_menu.addAction(self.rescan_action)
         help_menu.addAction(self.about_action)
-
-        self.banner_demo.clicked.connect(self.play_demo)
-        self.banner_demo.setEnabled(demo_clip_path() is not None)
-        self.banner_open.clicked.connect(self.open_file_dialog)
 
     def _status_bar(self) -> QtWidgets.QStatusBar:
         bar = self.statusBar()
@@ -390,7 +319,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if not devices:
             self.device_combo.addItem("No input device", None)
         self.device_combo.setEnabled(bool(devices))
-        wanted = preferred or (self.settings.value("device") if self.persist else None)
+        wanted = preferred or self.prefs.get(preferences.DEVICE)
         if wanted:
             for i in range(self.device_combo.count()):
                 data, text = self.device_combo.itemData(i), self.device_combo.itemText(i)
@@ -431,8 +360,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.show_no_microphone(self.device_error)
             return False
         self.device_error = None
-        if self.persist:
-            self.settings.setValue("device", self.device_combo.currentText())
+        self.prefs.set(preferences.DEVICE, self.device_combo.currentText())
         return self.start_source(source)
 
     def start_source(self, source: Any, duration_s: float | None = None) -> bool:
@@ -472,8 +400,7 @@ class MainWindow(QtWidgets.QMainWindow):
         except SerLiveError as exc:
             self.show_error("Cannot open audio file", str(exc))
             return False
-        if self.persist:
-            self.settings.setValue("last_dir", str(path.parent))
+        self.prefs.set(preferences.LAST_DIR, str(path.parent))
         return self.start_source(source, duration_s)
 
     def play_demo(self) -> bool:
@@ -484,7 +411,7 @@ class MainWindow(QtWidgets.QMainWindow):
         return self.play_file(demo)
 
     def open_file_dialog(self) -> None:
-        start_dir = str(self.settings.value("last_dir", "")) if self.persist else ""
+        start_dir = self.prefs.last_dir()
         path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Replay an audio file", start_dir, AUDIO_FILTER)
         if path:
             self.play_file(path)
@@ -544,7 +471,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _ask_save_path(self, title: str, name_pattern: str, file_filter: str) -> str:
         """A save dialog in the last folder used, offering a time-stamped name; '' if cancelled."""
-        start_dir = str(self.settings.value("last_dir", "")) if self.persist else ""
+        start_dir = self.prefs.last_dir()
         name = time.strftime(name_pattern)
         path, _ = QtWidgets.QFileDialog.getSaveFileName(self, title, str(Path(start_dir) / name), file_filter)
         return path
@@ -559,14 +486,7 @@ class MainWindow(QtWidgets.QMainWindow):
         return True
 
     def show_about(self) -> None:
-        box = QtWidgets.QMessageBox(self)
-        box.setWindowTitle("About ser-live")
-        box.setTextFormat(QtCore.Qt.TextFormat.RichText)
-        box.setText(about_html(self.session))
-        icon = _app_icon()
-        if icon is not None:
-            box.setIconPixmap(icon.pixmap(64, 64))
-        self._show_box(box)
+        self._show_box(about_box(self, self.session))
 
     # -- messages ------------------------------------------------------------------------
     def show_error(self, title: str, message: str) -> None:
@@ -648,7 +568,7 @@ class MainWindow(QtWidgets.QMainWindow):
             audio = self.session.recent_audio()
             if audio is not None:
                 self.waveform.show_audio(audio)
-                self.level_meter.set_level(_level_db(audio, self.session.processor.cfg.sample_rate_hz), elapsed)
+                self.level_meter.set_level(level_db(audio, self.session.processor.cfg.sample_rate_hz), elapsed)
         if self._was_running and not running:
             self._was_running = False
             self._session_ended()
@@ -689,18 +609,17 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _remembered_controls(self) -> dict[str, Callable[[float], None]]:
         """Controls kept between runs: settings key -> how the session applies a value."""
-        return {"smoothing_s": self.session.set_smoothing, "gate_db": self.session.set_gate_level}
+        return {preferences.SMOOTHING_S: self.session.set_smoothing, preferences.GATE_DB: self.session.set_gate_level}
 
     def _control_changed(self, key: str, value: float) -> None:
         self._remembered_controls()[key](float(value))
-        if self.persist:
-            self.settings.setValue(key, float(value))
+        self.prefs.set(key, float(value))
 
     def set_smoothing(self, value: float) -> None:
-        self._control_changed("smoothing_s", value)
+        self._control_changed(preferences.SMOOTHING_S, value)
 
     def set_gate_level(self, value: float) -> None:
-        self._control_changed("gate_db", value)
+        self._control_changed(preferences.GATE_DB, value)
         self.level_meter.set_gate(float(value))
 
     # -- lifetime ------------------------------------------------------------------------
@@ -708,9 +627,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.timer.stop()
         self.stop_recording()
         self.session.stop()
-        if self.persist:
-            self.settings.setValue("geometry", self.saveGeometry())
-            self.settings.sync()
+        self.prefs.save(self)
         super().closeEvent(event)
 
     def regions(self) -> dict[str, list[int]]:
@@ -723,48 +640,3 @@ class MainWindow(QtWidgets.QMainWindow):
         return out
 
 
-PEAK_HOLD_FOREVER = 1e9  # elapsed time that releases the level meter's peak hold at once
-
-
-def _level_db(audio: np.ndarray, sample_rate_hz: int) -> float:
-    tail = audio[-round(LEVEL_WINDOW_S * sample_rate_hz) :]
-    power = float(np.dot(tail, tail)) / max(1, len(tail))
-    return 10.0 * np.log10(power + 1e-12)
-
-
-def _spin_box(
-    value_range: tuple[float, float], step: float, decimals: int, suffix: str, tip: str, value: float,
-    changed: Callable[[float], None],
-) -> QtWidgets.QDoubleSpinBox:
-    """A toolbar number control that applies when editing is done, not on every keystroke."""
-    spin = QtWidgets.QDoubleSpinBox()
-    spin.setRange(*value_range)
-    spin.setSingleStep(step)
-    spin.setDecimals(decimals)
-    spin.setSuffix(suffix)
-    spin.setToolTip(tip)
-    spin.setValue(value)
-    spin.setKeyboardTracking(False)
-    spin.valueChanged.connect(changed)
-    return spin
-
-
-def _record_icon() -> QtGui.QIcon:
-    pixmap = QtGui.QPixmap(32, 32)
-    pixmap.fill(QtCore.Qt.GlobalColor.transparent)
-    painter = QtGui.QPainter(pixmap)
-    painter.setRenderHint(QtGui.QPainter.RenderHint.Antialiasing)
-    painter.setBrush(QtGui.QColor(210, 40, 40))
-    painter.setPen(QtCore.Qt.PenStyle.NoPen)
-    painter.drawEllipse(6, 6, 20, 20)
-    painter.end()
-    return QtGui.QIcon(pixmap)
-
-
-def _app_icon() -> QtGui.QIcon | None:
-    for folder in (Path(__file__).resolve().parent.parent / "assets",
-                   Path(__file__).resolve().parent.parent.parent / "assets"):
-        icon_path = folder / "ser-live.png"
-        if icon_path.is_file():
-            return QtGui.QIcon(str(icon_path))
-    return None
