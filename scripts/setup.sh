@@ -12,8 +12,8 @@ APT_PACKAGES=(
   libxcb-xinerama0 libxcb-randr0 libxcb-render-util0 libxcb-image0 libxcb-xkb1 libdbus-1-3 libfontconfig1
   fonts-dejavu-core
 )
-# The test suite also runs real PulseAudio, Xvfb and sox.
-TEST_APT_PACKAGES=(pulseaudio pulseaudio-utils xvfb x11-utils sox)
+# The test suite also runs real PulseAudio, Xvfb and sox, and checks the service unit with systemd-analyze.
+TEST_APT_PACKAGES=(pulseaudio pulseaudio-utils xvfb x11-utils sox systemd)
 
 if command -v apt-get >/dev/null 2>&1; then
   packages=("${APT_PACKAGES[@]}")

@@ -11,7 +11,7 @@ import contextlib
 import json
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
@@ -20,9 +20,11 @@ from ser_live.errors import AudioFileError, SerLiveError
 from ser_live.gate import GateConfig
 from ser_live.model import EmotionClassifier
 from ser_live.processor import DEFAULT_SMOOTHING_S, ProcessorSettings, StreamProcessor
+from ser_live.rotating import DEFAULT_KEEP_FILES, DEFAULT_ROTATE_MB, RotatingFileSink
 
 if TYPE_CHECKING:
     from ser_live.capture import FileSource, MicrophoneSource
+    from ser_live.processor import WindowResult
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
@@ -43,7 +45,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--device-rate", type=int, metavar="HZ", help="open the device at this sample rate")
     parser.add_argument("--fast", action="store_true", help="with --input: as fast as possible, not real time")
     parser.add_argument("--duration", type=float, metavar="S", help="stop after S seconds of audio")
-    parser.add_argument("--out", type=Path, metavar="F", help="write records to F instead of stdout")
+    out = parser.add_mutually_exclusive_group()
+    out.add_argument("--out", type=Path, metavar="F", help="write records to F instead of stdout")
+    out.add_argument("--out-dir", type=Path, metavar="DIR", help="write records to rotating files in DIR (headless)")
+    parser.add_argument("--rotate-mb", type=float, default=DEFAULT_ROTATE_MB, metavar="MB",
+                        help=f"with --out-dir: start a new file at this size (default {DEFAULT_ROTATE_MB:g})")
+    parser.add_argument("--keep-files", type=int, default=DEFAULT_KEEP_FILES, metavar="N",
+                        help=f"with --out-dir: keep the newest N files (default {DEFAULT_KEEP_FILES})")
     parser.add_argument("--format", choices=("jsonl", "csv"), default="jsonl", help="record format (headless)")
     parser.add_argument("--hop", type=float, metavar="S", help="seconds between results (default: model's)")
     parser.add_argument(
@@ -111,6 +119,26 @@ def output_stream(path: Path | None) -> Iterator[TextIO]:
         yield stream
 
 
+@contextlib.contextmanager
+def headless_sink(args: argparse.Namespace, labels: tuple[str, ...]) -> Iterator[Callable[[WindowResult], None]]:
+    """Rotating files in --out-dir (the appliance), else one stream (--out or stdout)."""
+    from ser_live.sinks import make_sink
+
+    if args.out_dir is None:
+        with output_stream(args.out) as stream:
+            yield make_sink(args.format, stream, labels)
+        return
+    if args.rotate_mb <= 0 or args.keep_files < 1:
+        raise SerLiveError("--rotate-mb must be above 0 and --keep-files at least 1")
+    try:
+        sink = RotatingFileSink(args.out_dir, args.format, labels, int(args.rotate_mb * 1e6), args.keep_files,
+                                log=lambda line: print(f"ser-live: {line}", file=sys.stderr))
+    except OSError as exc:
+        raise SerLiveError(f"cannot write in {args.out_dir}: {exc.strerror}") from exc
+    with contextlib.closing(sink):
+        yield sink
+
+
 def cmd_list_devices() -> int:
     from ser_live.capture import list_input_devices
 
@@ -124,13 +152,12 @@ def cmd_list_devices() -> int:
 
 def cmd_headless(args: argparse.Namespace) -> int:
     from ser_live.engine import Engine
-    from ser_live.sinks import make_sink
 
     processor = make_processor(args)
     source = open_source(args, processor.cfg.sample_rate_hz)
     print(f"ser-live: {source.describe()}, model {processor.classifier.metadata.name}", file=sys.stderr)
-    with output_stream(args.out) as stream:
-        engine = Engine(source, processor, [make_sink(args.format, stream, processor.labels)], args.duration)
+    with headless_sink(args, processor.labels) as sink:
+        engine = Engine(source, processor, [sink], args.duration)
         interrupted = False
         try:
             engine.run()
