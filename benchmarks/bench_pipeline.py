@@ -1,13 +1,14 @@
 """Speed and footprint of the live pipeline; prints figures for the README.
 
-    python benchmarks/bench_pipeline.py [--model PATH] [--quick]
+    python benchmarks/bench_pipeline.py [--model PATH] [--quick] [--low-power]
 
 1. per hop: features of one hop of new audio + gate + int8 model + smoothing (StreamProcessor),
    median and 90th percentile over many hops, with the model alone beside it;
 2. headless real-time streaming from a file: CPU % of one core and peak RSS of the process;
 3. cold start: launch to first result (``--fast`` replay of a clip);
 4. a 30-minute recording replayed with ``--fast``: RSS sampled along the way, windows processed.
-Timings are medians: the machine is shared and noisy.
+Timings are medians: the machine is shared and noisy. With --low-power every figure is for the
+app's --low-power setting (a longer hop).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ import soundfile  # noqa: E402
 from ser_live.audio_io import load_audio  # noqa: E402
 from ser_live.features import normalize_window, offline_features  # noqa: E402
 from ser_live.model import EmotionClassifier, default_model_path  # noqa: E402
-from ser_live.processor import StreamProcessor  # noqa: E402
+from ser_live.processor import LOW_POWER_HOP_S, ProcessorSettings, StreamProcessor  # noqa: E402
 
 CLIPS = sorted((REPO / "tests" / "fixtures").rglob("*.flac"))
 
@@ -45,10 +46,10 @@ def speech_track(seconds: float, rate_hz: int) -> np.ndarray:
     return np.tile(clips, reps)[: round(seconds * rate_hz)]
 
 
-def bench_hop(model: Path, hops: int) -> dict[str, float]:
+def bench_hop(model: Path, hops: int, hop_s: float | None) -> dict[str, float]:
     classifier = EmotionClassifier(model)
-    cfg = classifier.features
-    processor = StreamProcessor(classifier)
+    processor = StreamProcessor(classifier, ProcessorSettings(hop_s=hop_s))
+    cfg = processor.cfg
     audio = speech_track(cfg.window_s + hops * cfg.hop_s, cfg.sample_rate_hz)
     processor.push(audio[: cfg.window_samples])
     per_hop, speech_hop = [], []
@@ -74,8 +75,11 @@ def bench_hop(model: Path, hops: int) -> dict[str, float]:
     }
 
 
+CLI_OPTIONS: list[str] = []  # --low-power adds itself here, for every run of the app
+
+
 def _cli(model: Path, *args: str) -> list[str]:
-    return [sys.executable, "-m", "ser_live", "--model", str(model), "--headless", *args]
+    return [sys.executable, "-m", "ser_live", "--model", str(model), "--headless", *CLI_OPTIONS, *args]
 
 
 def bench_realtime(model: Path, wav: Path, seconds: float) -> dict[str, float]:
@@ -131,10 +135,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=default_model_path())
     parser.add_argument("--quick", action="store_true", help="shorter runs (a smoke test of the script)")
+    parser.add_argument("--low-power", action="store_true", help=f"the app's --low-power: {LOW_POWER_HOP_S:g} s hop")
     args = parser.parse_args()
-    cfg = EmotionClassifier(args.model).features
+    hop_s = LOW_POWER_HOP_S if args.low_power else None
+    if args.low_power:
+        CLI_OPTIONS.append("--low-power")
+    cfg = EmotionClassifier(args.model).features.with_timing(hop_s=hop_s)
     quick = args.quick
-    results: dict[str, object] = {"hop": bench_hop(args.model, 100 if quick else 1000)}
+    results: dict[str, object] = {"hop": bench_hop(args.model, 100 if quick else 1000, hop_s)}
     with tempfile.TemporaryDirectory() as tmp:
         rt_s = 10.0 if quick else 60.0
         rt_wav = Path(tmp) / "realtime.wav"

@@ -19,7 +19,7 @@ from ser_live import __version__
 from ser_live.errors import AudioFileError, SerLiveError
 from ser_live.gate import GateConfig
 from ser_live.model import EmotionClassifier
-from ser_live.processor import DEFAULT_SMOOTHING_S, ProcessorSettings, StreamProcessor
+from ser_live.processor import DEFAULT_SMOOTHING_S, LOW_POWER_HOP_S, ProcessorSettings, StreamProcessor
 from ser_live.rotating import DEFAULT_KEEP_FILES, DEFAULT_ROTATE_MB, RotatingFileSink
 
 if TYPE_CHECKING:
@@ -54,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"with --out-dir: keep the newest N files (default {DEFAULT_KEEP_FILES})")
     parser.add_argument("--format", choices=("jsonl", "csv"), default="jsonl", help="record format (headless)")
     parser.add_argument("--hop", type=float, metavar="S", help="seconds between results (default: model's)")
+    parser.add_argument("--low-power", action="store_true",
+                        help=f"for a Raspberry Pi: a result every {LOW_POWER_HOP_S:g} s (unless --hop) and a "
+                        "slower window redraw")
     parser.add_argument(
         "--smoothing", type=float, metavar="S",
         help=f"time constant of probability smoothing, 0 for none (default {DEFAULT_SMOOTHING_S})",
@@ -82,7 +85,8 @@ def settings_from(args: argparse.Namespace) -> ProcessorSettings:
     if smoothing_s < 0:
         raise SerLiveError("--smoothing must be >= 0")
     gate = GateConfig() if args.gate_db is None else GateConfig(min_level_db=args.gate_db)
-    return ProcessorSettings(hop_s=args.hop, smoothing_s=smoothing_s, gate=gate)
+    hop_s = LOW_POWER_HOP_S if args.low_power and args.hop is None else args.hop
+    return ProcessorSettings(hop_s=hop_s, smoothing_s=smoothing_s, gate=gate)
 
 
 def load_classifier(args: argparse.Namespace) -> EmotionClassifier:

@@ -22,6 +22,9 @@ from ser_live.model import EmotionClassifier
 from ser_live.smoothing import ProbabilitySmoother
 
 DEFAULT_SMOOTHING_S = 1.0
+# --low-power (a Raspberry Pi, a battery): one result a second instead of the model's hop. The model
+# runs half as often; smoothing is a time constant, so the timeline looks the same, only coarser.
+LOW_POWER_HOP_S = 1.0
 
 
 @dataclass(frozen=True)

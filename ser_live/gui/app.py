@@ -85,7 +85,7 @@ def run_app(args: argparse.Namespace) -> int:
     from PyQt6 import QtCore, QtWidgets
 
     from ser_live.gui.session import LiveSession
-    from ser_live.gui.window import MainWindow
+    from ser_live.gui.window import LOW_POWER_REFRESH_MS, REFRESH_MS, MainWindow
 
     QtCore.QCoreApplication.setOrganizationName(APP_NAME)
     QtCore.QCoreApplication.setApplicationName(APP_NAME)
@@ -97,7 +97,8 @@ def run_app(args: argparse.Namespace) -> int:
     source = open_source(args, session.processor.cfg.sample_rate_hz) if args.input is not None else None
     window = MainWindow(session, QtCore.QSettings(), device=args.device, restore=not screenshot,
                         command_line={key for key, value in (("smoothing_s", args.smoothing), ("gate_db", args.gate_db))
-                                      if value is not None})
+                                      if value is not None},
+                        refresh_ms=LOW_POWER_REFRESH_MS if args.low_power else REFRESH_MS)
     if screenshot:
         window.resize(*SCREENSHOT_SIZE)
     window.show()

@@ -34,6 +34,7 @@ from ser_live.gui.widgets import PaintCounter, app_icon, level_db, record_icon, 
 from ser_live.processor import WindowResult
 
 REFRESH_MS = 30
+LOW_POWER_REFRESH_MS = 100  # --low-power: 10 redraws a second, still smooth enough for a level meter
 STATUS_EVERY_TICKS = 8  # status bar text about 4 times a second
 SMOOTHING_MAX_S = 10.0
 SMOOTHING_STEP_S = 0.25
@@ -62,9 +63,11 @@ class MainWindow(QtWidgets.QMainWindow):
         device: str | None = None,
         restore: bool = True,
         command_line: Collection[str] = (),
+        refresh_ms: int = REFRESH_MS,
     ) -> None:
         """``restore``: remember geometry and choices between runs; controls named in
-        ``command_line`` (``smoothing_s``, ``gate_db``) were set there and win over remembered ones."""
+        ``command_line`` (``smoothing_s``, ``gate_db``) were set there and win over remembered ones;
+        ``refresh_ms``: how often the plots redraw (longer with --low-power)."""
         super().__init__()
         configure_pyqtgraph()
         self.session = session
@@ -92,7 +95,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._populate_devices(device)
         self.prefs.restore_geometry(self, DEFAULT_SIZE)
         self.timer = QtCore.QTimer(self)
-        self.timer.setInterval(REFRESH_MS)
+        self.timer.setInterval(refresh_ms)
         self.timer.timeout.connect(self.tick)
         self.timer.start()
         self.show_idle()
