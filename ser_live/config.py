@@ -25,6 +25,9 @@ EMOTIONS: tuple[str, ...] = (
 # gain_cmvn: the same after a floor set relative_floor_db below the window's loud frames, so the
 # features no longer depend on input gain (a quiet microphone looks like a loud one).
 NORMALIZATIONS = ("window_cmvn", "gain_cmvn")
+# logmel: the log-mel bands themselves. mfcc: their orthonormal DCT-II, first n_mfcc coefficients
+# (the cepstrum the classic recognizers use), computed from the same floored log-mel frames.
+FRONT_ENDS = ("logmel", "mfcc")
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,8 @@ class FeatureConfig:
     hop_s: float = 0.5
     normalization: str = "gain_cmvn"
     relative_floor_db: float = 37.0  # gain_cmvn: where a fixed 1e-6 floor sat for a RAVDESS window of median level
+    front_end: str = "logmel"
+    n_mfcc: int = 40  # mfcc: coefficients kept (0 is the frame's overall level, removed again by the mean)
 
     def __post_init__(self) -> None:
         problems = []
@@ -66,6 +71,10 @@ class FeatureConfig:
             problems.append("hop_s must not exceed window_s")
         if self.normalization not in NORMALIZATIONS:
             problems.append(f"normalization must be one of {NORMALIZATIONS}")
+        if self.front_end not in FRONT_ENDS:
+            problems.append(f"front_end must be one of {FRONT_ENDS}")
+        if not 1 <= self.n_mfcc <= self.n_mels:
+            problems.append("n_mfcc must be in [1, n_mels]")
         if not self.log_floor > 0:
             problems.append("log_floor must be positive (log of zero power)")
         if problems:
@@ -83,6 +92,11 @@ class FeatureConfig:
     def frames_per_window(self) -> int:
         """Frames that fit entirely inside one window: the model's time axis."""
         return 1 + (self.window_samples - self.n_fft) // self.hop_length
+
+    @property
+    def n_features(self) -> int:
+        """Values per frame the model sees: mel bands, or cepstral coefficients."""
+        return self.n_mfcc if self.front_end == "mfcc" else self.n_mels
 
     @property
     def frames_per_hop(self) -> int:

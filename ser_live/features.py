@@ -128,6 +128,17 @@ def window_starts(n_frames: int, cfg: FeatureConfig) -> range:
     return range(0, last + 1, cfg.frames_per_hop) if last >= 0 else range(0)
 
 
+@lru_cache(maxsize=8)
+def dct_matrix(cfg: FeatureConfig) -> np.ndarray:
+    """Orthonormal DCT-II, ``(n_mels, n_mfcc)``: log-mel frames @ it = MFCCs (``scipy.fft.dct(norm="ortho")``)."""
+    n = np.arange(cfg.n_mels)
+    k = np.arange(cfg.n_mfcc)
+    basis = np.cos(np.pi / cfg.n_mels * (n[:, None] + 0.5) * k[None, :]) * np.sqrt(2.0 / cfg.n_mels)
+    basis[:, 0] /= np.sqrt(2.0)
+    basis.setflags(write=False)
+    return basis
+
+
 def normalize_window(logmel: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
     """Remove each band's mean over the window and scale by the window's spread.
 
@@ -144,6 +155,8 @@ def normalize_window(logmel: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
         loud = np.percentile(power.sum(axis=-1), 95, axis=-1)[..., None, None]
         floor = loud * 10.0 ** (-cfg.relative_floor_db / 10.0) / logmel.shape[-1]
         logmel = np.log(power + floor)  # logaddexp(logmel, log(floor)) at half the cost: the hot path
+    if cfg.front_end == "mfcc":
+        logmel = logmel @ dct_matrix(cfg)
     centred = logmel - logmel.mean(axis=-2, keepdims=True)
     spread = np.sqrt(np.mean(centred * centred, axis=(-2, -1), keepdims=True)) + 1e-3
     return (centred / spread).astype(np.float32)

@@ -42,6 +42,43 @@ class QuantParams:
         return self.zero_point == other.zero_point and bool(np.isclose(self.scale, other.scale, rtol=1e-5))
 
 
+# A confidence below this says the verdict is more likely wrong than right (calibrated, so a
+# shown 0.4 is right about 40% of the time): headless output and the GUI call it uncertain.
+DEFAULT_UNCERTAIN_BELOW = 0.5
+# int8 softmax outputs have steps of 1/256: a 0 means "below half a step", which is where a
+# temperature would otherwise leave an exact zero forever
+PROB_FLOOR = 1.0 / 512
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Temperature scaling of the model's probabilities, fitted on held-out speakers' windows.
+
+    ``p_i ** (1 / temperature)``, renormalized: the same as dividing the logits by it. A model
+    without this block in its JSON (made before calibration existed) gets temperature 1.
+    """
+
+    temperature: float = 1.0
+    uncertain_below: float = DEFAULT_UNCERTAIN_BELOW
+    fitted_on: str = "not fitted"
+
+    def __post_init__(self) -> None:
+        if not self.temperature > 0:
+            raise ValueError("calibration temperature must be positive")
+        if not 0 <= self.uncertain_below <= 1:
+            raise ValueError("calibration uncertain_below must be in [0, 1]")
+
+    def apply(self, probs: np.ndarray) -> np.ndarray:
+        """Calibrated probabilities for ``(..., classes)`` raw ones (each row sums to 1)."""
+        if self.temperature == 1.0:
+            return np.asarray(probs, dtype=np.float32)
+        scaled = np.exp(np.log(np.maximum(probs, PROB_FLOOR)) / self.temperature)
+        return (scaled / scaled.sum(axis=-1, keepdims=True)).astype(np.float32)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"temperature": self.temperature, "uncertain_below": self.uncertain_below, "fitted_on": self.fitted_on}
+
+
 @dataclass(frozen=True)
 class ModelMetadata:
     """What the runtime needs to know about a model, plus its model card."""
@@ -52,10 +89,11 @@ class ModelMetadata:
     input_quant: QuantParams
     output_quant: QuantParams
     card: dict[str, Any] = field(default_factory=dict)
+    calibration: Calibration = field(default_factory=Calibration)
 
     @property
     def input_shape(self) -> tuple[int, int, int, int]:
-        return (1, self.features.frames_per_window, self.features.n_mels, 1)
+        return (1, self.features.frames_per_window, self.features.n_features, 1)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -74,6 +112,7 @@ class ModelMetadata:
                 "scale": self.output_quant.scale,
                 "zero_point": self.output_quant.zero_point,
             },
+            "calibration": self.calibration.to_dict(),
             "card": self.card,
         }
 
@@ -90,6 +129,7 @@ class ModelMetadata:
             input_quant=QuantParams(float(data["input"]["scale"]), int(data["input"]["zero_point"])),
             output_quant=QuantParams(float(data["output"]["scale"]), int(data["output"]["zero_point"])),
             card=dict(data.get("card", {})),
+            calibration=Calibration(**data.get("calibration", {})),
         )
 
     @classmethod
@@ -144,6 +184,8 @@ class EmotionClassifier:
     """Synchronous int8 classifier: ``predict`` takes one normalized window, returns probabilities.
 
     Quantization uses the interpreter's own tensor parameters; the metadata must agree with them.
+    The probabilities are calibrated with the metadata's temperature, so everything downstream
+    (smoothing, headless records, the GUI, ``analyze``) shows calibrated figures.
     """
 
     def __init__(self, model_path: Path | str | None = None, num_threads: int = 1) -> None:
@@ -190,7 +232,7 @@ class EmotionClassifier:
             raise ModelError(f"model {self.model_path.name} does not match its metadata: " + "; ".join(problems))
 
     def predict(self, window: np.ndarray) -> np.ndarray:
-        """Probabilities (float32, sums to 1) for one normalized window of shape (frames, n_mels)."""
+        """Probabilities (float32, sums to 1) for one normalized window of shape (frames, n_features)."""
         expected = self.metadata.input_shape[1:3]
         if window.shape != expected:
             raise ValueError(f"expected a float32 window of shape {expected}, got {window.shape}")
@@ -203,4 +245,4 @@ class EmotionClassifier:
         total = float(probs.sum())
         if total <= 0:
             return np.full(len(self.labels), 1.0 / len(self.labels), dtype=np.float32)
-        return (probs / total).astype(np.float32)
+        return self.metadata.calibration.apply(probs / total)

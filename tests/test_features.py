@@ -87,3 +87,25 @@ def test_gain_cmvn_windows_do_not_depend_on_input_gain(gain_db: float) -> None:
         loud = normalize_window(offline_features(audio, cfg).logmel, cfg)
         quiet = normalize_window(offline_features(audio * gain, cfg).logmel, cfg)
         assert np.allclose(loud, quiet, atol=1e-3) == invariant, cfg.normalization
+
+
+def test_mfcc_front_end_is_the_dct_of_the_floored_logmel_and_stays_gain_invariant() -> None:
+    """MFCCs are librosa's (orthonormal DCT-II of the same log-mel), then the same window
+    normalization; a quieter input still gives the model the same window."""
+    import scipy.fft
+
+    mfcc = replace(CFG, front_end="mfcc", n_mfcc=30)
+    logmel = offline_features(speechlike(2.0), mfcc).logmel
+    window = normalize_window(logmel, mfcc)
+    assert window.shape == (CFG.frames_per_window, 30) and mfcc.n_features == 30
+    power = np.exp(logmel.astype(np.float64))
+    floor = np.percentile(power.sum(axis=-1), 95) * 10 ** (-CFG.relative_floor_db / 10) / CFG.n_mels
+    ref = scipy.fft.dct(np.log(power + floor), type=2, norm="ortho", axis=-1)[:, :30]
+    ref -= ref.mean(axis=0)
+    np.testing.assert_allclose(window, ref / (np.sqrt(np.mean(ref**2)) + 1e-3), atol=1e-4)
+    quiet = normalize_window(offline_features(speechlike(2.0) * np.float32(10 ** (-30 / 20)), mfcc).logmel, mfcc)
+    np.testing.assert_allclose(window, quiet, atol=1e-3)
+    with pytest.raises(ValueError, match="front_end"):
+        replace(CFG, front_end="plp")
+    with pytest.raises(ValueError, match="n_mfcc"):
+        replace(CFG, front_end="mfcc", n_mfcc=65)

@@ -136,3 +136,28 @@ def test_the_same_command_trains_the_same_model(tmp_path: Path) -> None:
                         predict_all(FloatTFLite(out.with_name("m.float.tflite")), windows)])
     assert len(windows) > 50 and np.ptp(outputs[0][1], axis=0).max() > 1e-3  # outputs that vary with the input
     assert np.array_equal(outputs[0][0], outputs[1][0]) and np.array_equal(outputs[0][1], outputs[1][1])
+
+
+def test_three_corpora_parallel_folds_calibration_and_the_locked_test(tmp_path: Path) -> None:
+    """The whole ``train --cv --jobs 2`` path on real RAVDESS, TESS and SAVEE clips: folds and the
+    final model trained in two processes, the temperature fitted on the folds' held-out windows
+    and stored in the model, the locked speakers never trained on and scored once at the end."""
+    fixtures = FIXTURES.parent
+    recipe = Recipe(epochs=1, copies=1, crops_per_clip=1, batch_size=8, widths=(4, 8, 8, 8), seed=3, threads=1)
+    out = tmp_path / "three"
+    meta = train_command([str(fixtures / "ravdess"), str(fixtures / "tess"), str(fixtures / "savee")], out,
+                         FeatureConfig(), recipe, actors="1-2", cv_folds=2, cache_dir=tmp_path / "cache",
+                         log=lambda *_: None, parallel=2, locked=frozenset({"savee:KL"}), cv_dir=tmp_path / "cv")
+    card = meta["card"]
+    assert card["training_data"]["locked_test_speakers_left_out"] == ["savee:KL"]
+    assert card["training_data"]["clips"] == 16 + 2 + 1
+    assert card["training_data"]["label_sets"]["tess"] == ["fearful", "surprised"]
+    assert card["locked_test"]["speakers"] == ["savee:KL"] and card["locked_test"]["clip"]["n"] == 2
+    assert set(card["speaker_independent_cv"]["per_corpus"]) == {"ravdess", "savee", "tess"}
+    temperature = card["calibration"]["temperature"]
+    assert 0.1 < temperature < 8 and EmotionClassifier(out.with_name("three.tflite")).metadata.calibration.temperature \
+        == temperature
+    assert {"ece_window", "ece_clip"} <= set(card["calibration"])
+    assert (tmp_path / "cv" / "oof.npz").exists() and (tmp_path / "cv" / "reliability.png").stat().st_size > 0
+    assert (tmp_path / "cv" / "coverage.png").stat().st_size > 0
+    assert (tmp_path / "cv" / "fold2" / "model.tflite").exists()

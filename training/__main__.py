@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ser_live.config import FeatureConfig
+from ser_live.config import FRONT_ENDS, FeatureConfig
 from ser_live.errors import SerLiveError
 from training.conditions import InputCondition
 from training.train import Recipe
@@ -40,11 +40,15 @@ def _recipe(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=d.threads)
     p.add_argument("--head", choices=("gap", "time_meanmax"), default=d.head,
                    help="pooling head: global average, or mean+max over time keeping frequency bands")
+    p.add_argument("--front-end", choices=FRONT_ENDS, default=FeatureConfig().front_end,
+                   help="what the model sees: log-mel bands, or MFCCs computed from them")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="train this many models at once in separate processes (one thread each)")
 
 
 def _make_recipe(args) -> Recipe:
-    if args.epochs < 1 or args.copies < 0 or args.threads < 1:
-        raise SerLiveError("--epochs and --threads must be >= 1 and --copies >= 0")
+    if args.epochs < 1 or args.copies < 0 or args.threads < 1 or args.jobs < 1:
+        raise SerLiveError("--epochs, --threads and --jobs must be >= 1 and --copies >= 0")
     return Recipe(epochs=args.epochs, seed=args.seed, copies=args.copies, threads=args.threads,
                   head=args.head)
 
@@ -87,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    cfg = FeatureConfig()
+    cfg = FeatureConfig(front_end=getattr(args, "front_end", FeatureConfig().front_end))
     cache = Path(args.cache) if args.cache else None
     if args.command == "train":
         out = Path(args.out)
@@ -95,13 +99,16 @@ def run(argv: list[str] | None = None) -> int:
             out = out.with_suffix("")
         from training.pipeline import train_command
 
-        train_command(args.data, out, cfg, _make_recipe(args), args.actors, args.drop_label, args.cv, cache)
+        train_command(args.data, out, cfg, _make_recipe(args), args.actors, args.drop_label, args.cv, cache,
+                      parallel=args.jobs)
     elif args.command == "cv":
-        from training.pipeline import cross_validate, load_dataset
+        from training.datasets import LOCKED_TEST_SPEAKERS
+        from training.pipeline import cross_validate, load_dataset, split_locked
 
         clips, audio, _ = load_dataset(args.data, cfg, args.actors, args.drop_label)
+        clips, audio, _, _ = split_locked(clips, audio, LOCKED_TEST_SPEAKERS)  # never for recipe decisions
         cross_validate(clips, audio, cfg, _make_recipe(args), args.folds, Path(args.out_dir), cache,
-                       rescore=args.rescore, condition=_condition(args))
+                       rescore=args.rescore, condition=_condition(args), parallel=args.jobs)
     elif args.command == "evaluate":
         from training.pipeline import evaluate_command
 

@@ -91,12 +91,27 @@ def _speech_starts(feats: FrameFeatures, cfg: FeatureConfig, gate: GateConfig) -
 def _cache_key(clips: list[Clip], cfg: FeatureConfig, copies: int, seed: int) -> str:
     h = hashlib.sha256()
     # normalization happens per window, after the bank: it does not change what the bank holds
-    frame_cfg = {k: v for k, v in cfg.to_dict().items() if k not in ("normalization", "relative_floor_db")}
+    window_level = ("normalization", "relative_floor_db", "front_end", "n_mfcc")
+    frame_cfg = {k: v for k, v in cfg.to_dict().items() if k not in window_level}
     h.update(json.dumps([frame_cfg, copies, seed, AUGMENT_VERSION]).encode())
     for clip in clips:
         st = clip.path.stat()
         h.update(f"{clip.path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{clip.label}".encode())
     return h.hexdigest()[:20]
+
+
+def _bank_path(clips: list[Clip], cfg: FeatureConfig, copies: int, seed: int, cache_dir: Path) -> Path:
+    return Path(cache_dir) / f"bank-{_cache_key(clips, cfg, copies, seed)}.npz"
+
+
+def load_bank(clips: list[Clip], cfg: FeatureConfig, copies: int, seed: int, cache_dir: Path) -> Bank | None:
+    """The cached bank of exactly these clips and settings, or None (CV worker processes read it)."""
+    path = _bank_path(clips, cfg, copies, seed, cache_dir)
+    if not path.exists():
+        return None
+    data = np.load(path)
+    starts = np.split(data["starts"], data["start_offsets"][1:-1])
+    return Bank(data["logmel"], data["offsets"], data["item_clip"], data["item_copy"], starts)
 
 
 def build_bank(clips: list[Clip], audio: list[np.ndarray], cfg: FeatureConfig, copies: int, seed: int,
@@ -105,11 +120,9 @@ def build_bank(clips: list[Clip], audio: list[np.ndarray], cfg: FeatureConfig, c
     gate = gate or GateConfig()
     path = None
     if cache_dir is not None:
-        path = Path(cache_dir) / f"bank-{_cache_key(clips, cfg, copies, seed)}.npz"
-        if path.exists():
-            data = np.load(path)
-            starts = np.split(data["starts"], data["start_offsets"][1:-1])
-            return Bank(data["logmel"], data["offsets"], data["item_clip"], data["item_copy"], starts)
+        path = _bank_path(clips, cfg, copies, seed, cache_dir)
+        if (cached := load_bank(clips, cfg, copies, seed, cache_dir)) is not None:
+            return cached
     mels, offsets, item_clip, item_copy, starts = [], [0], [], [], []
     for ci, samples in enumerate(audio):
         for copy in range(copies + 1):

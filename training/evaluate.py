@@ -40,12 +40,14 @@ def predict_all(predictor, windows: np.ndarray) -> np.ndarray:
 
 
 def metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
-    from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
+    from sklearn.metrics import accuracy_score, f1_score, recall_score
 
+    # UAR: mean recall over the classes present (a corpus without calm can still be called calm;
+    # balanced_accuracy_score gives the same figure but warns about that)
     return {
         "n": int(len(y_true)),
         "accuracy": float(accuracy_score(y_true, y_pred)),
-        "uar": float(balanced_accuracy_score(y_true, y_pred)),
+        "uar": float(recall_score(y_true, y_pred, labels=np.unique(y_true), average="macro", zero_division=0)),
         "macro_f1": float(f1_score(y_true, y_pred, average="macro", labels=range(len(EMOTIONS)), zero_division=0)),
     }
 
@@ -81,6 +83,7 @@ class Evaluation:
     # the same over windows the float model is decided on: int8 rounding flips near-ties, where
     # the float model's own pick is a coin toss; a miss here would be a real quantization error
     agreement_decided: float | None = None
+    window_probs: np.ndarray | None = None  # (all windows, classes) int8 model, as the app shows them
 
     def summary(self) -> dict:
         return {"window": self.window, "clip": self.clip, "int8_float_agreement": self.agreement,
@@ -109,7 +112,7 @@ def evaluate_probs(int8_probs: np.ndarray, float_probs: np.ndarray | None, ev: E
     window["speech_windows"] = int(speech.sum())
     window["all_windows"] = int(len(speech))
     return Evaluation(window, metrics(clip_labels, c_pred), agreement, fallbacks, clip_labels, c_pred,
-                      w_true[speech], w_pred[speech], agreement_speech, agreement_decided)
+                      w_true[speech], w_pred[speech], agreement_speech, agreement_decided, int8_probs)
 
 
 def evaluate_model(model_path: Path, ev: EvalWindows, clip_labels: np.ndarray, threads: int = 1) -> Evaluation:

@@ -37,14 +37,14 @@ def configure_threads(threads: int = 2) -> None:
         pass  # already initialized
 
 
-def build_model(frames: int, n_mels: int, n_classes: int, widths: tuple[int, ...] = DEFAULT_WIDTHS,
+def build_model(frames: int, n_features: int, n_classes: int, widths: tuple[int, ...] = DEFAULT_WIDTHS,
                 dropout: float = 0.3, head: str = "gap") -> keras.Model:
     """A strided 5x5 stem, then conv-BN-ReLU-pool blocks, a pooling head (``training.train.HEADS``), softmax.
 
     About 11 M multiply-adds and 80 k weights for the default widths: an int8 window runs in
     about a millisecond on one core.
     """
-    inputs = keras.Input(shape=(frames, n_mels, 1), name="logmel")
+    inputs = keras.Input(shape=(frames, n_features, 1), name="logmel")
     x = ClipInput(name="clip")(inputs)
     x = layers.Conv2D(widths[0], 5, strides=2, padding="same", use_bias=False)(x)
     x = layers.BatchNormalization()(x)

@@ -4,15 +4,27 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ser_live.config import EMOTIONS, FeatureConfig
+from ser_live.model import EmotionClassifier
 from training import TrainingError
+from training.calibration import OutOfFold, clip_mean
 from training.conditions import AS_RECORDED, InputCondition
-from training.data import build_bank, eval_windows, label_indices, load_clips, sample_windows
-from training.datasets import Clip, DatasetSummary, actor_number, discover, speaker_folds
+from training.data import build_bank, eval_windows, label_indices, load_bank, load_clips, sample_windows
+from training.datasets import (
+    LOCKED_TEST_SPEAKERS,
+    Clip,
+    DatasetSummary,
+    actor_number,
+    corpus_labels,
+    discover,
+    speaker_folds,
+)
 from training.evaluate import DECIDED_MARGIN, Evaluation, evaluate_model, metrics, write_report
 from training.train import Recipe, describe_network, train_model
 
@@ -63,10 +75,54 @@ def _representative(bank, clip_ids, cfg, seed, n=1000) -> np.ndarray:
 
 
 def fit_and_export(bank, clips, audio_ids, cfg, recipe: Recipe, out_stem: Path, card: dict, log=print):
-    labels = label_indices(clips)
-    model = train_model(bank, audio_ids, labels[audio_ids], cfg, recipe, log=log)
+    model = train_model(bank, audio_ids, clips, cfg, recipe, log=log)
     rep = _representative(bank, audio_ids, cfg, recipe.seed)
     return export_model(model, rep, out_stem, cfg, card)
+
+
+@dataclass(frozen=True)
+class TrainJob:
+    """One model to train: a CV fold's or the final one."""
+
+    name: str
+    train_ids: np.ndarray  # indices into the clip list
+    stem: Path
+    card: dict
+
+
+def _run_job_in_worker(job: TrainJob, clips: list[Clip], cfg: FeatureConfig, recipe: Recipe, cache_dir: Path) -> str:
+    """A worker process: the bank from the cache the parent wrote, then train and export."""
+    bank = load_bank(clips, cfg, recipe.copies, recipe.seed, cache_dir)
+    if bank is None:
+        raise TrainingError(f"{job.name}: feature cache vanished from {cache_dir}")
+    start = time.time()
+    fit_and_export(bank, clips, job.train_ids, cfg, recipe, job.stem, job.card,
+                   log=lambda line: print(f"[{job.name}] {line.strip()}", flush=True))
+    return f"{job.name} trained in {time.time() - start:.0f} s"
+
+
+def run_jobs(jobs: list[TrainJob], bank, clips, cfg, recipe: Recipe, cache_dir: Path | None, parallel: int,
+             log=print) -> None:
+    """Train ``jobs``; with ``parallel`` > 1 in that many processes, each on one thread.
+
+    Two folds on two cores take about as long as one on both (the network is too small for a
+    second thread to help much), so parallel processes halve a CV. They read the bank from the
+    cache, so ``parallel`` > 1 needs one.
+    """
+    if parallel <= 1:
+        for job in jobs:
+            fit_and_export(bank, clips, job.train_ids, cfg, recipe, job.stem, job.card, log=log)
+        return
+    if cache_dir is None:
+        raise TrainingError("--jobs > 1 needs the feature cache (--cache): worker processes read the bank from it")
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    single = Recipe(**{**recipe.to_dict(), "widths": recipe.widths, "threads": 1})
+    with ProcessPoolExecutor(parallel, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [pool.submit(_run_job_in_worker, job, clips, cfg, single, cache_dir) for job in jobs]
+        for future in futures:
+            log(future.result())
 
 
 def export_model(model, rep, out_stem, cfg, card):
@@ -87,8 +143,18 @@ def _percent(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2%}"
 
 
+def fold_jobs(clips: list[Clip], groups: list[list[str]], out_dir: Path) -> list[TrainJob]:
+    jobs = []
+    for k, held in enumerate(groups):
+        train_ids = np.asarray([i for i, c in enumerate(clips) if c.speaker not in set(held)])
+        jobs.append(TrainJob(f"fold {k + 1}", train_ids, Path(out_dir) / f"fold{k + 1}" / "model",
+                             {"fold": k + 1, "held_out": held}))
+    return jobs
+
+
 def cross_validate(clips, audio, cfg, recipe: Recipe, folds: int, out_dir: Path, cache_dir: Path | None,
-                   log=print, rescore: bool = False, condition: InputCondition = AS_RECORDED) -> dict:
+                   log=print, rescore: bool = False, condition: InputCondition = AS_RECORDED,
+                   parallel: int = 1) -> dict:
     """Speaker-held-out CV: each fold's whole speakers are unseen by its model; int8 figures.
 
     With ``rescore`` the fold models already in ``out_dir`` are scored again, not retrained;
@@ -97,28 +163,36 @@ def cross_validate(clips, audio, cfg, recipe: Recipe, folds: int, out_dir: Path,
     """
     if not condition.plain and not rescore:
         raise TrainingError("--gain-db and --snr-db need --rescore: they score fold models, not train them")
-    speakers = [c.speaker for c in clips]
-    groups = speaker_folds(speakers, folds)
+    groups = speaker_folds([c.speaker for c in clips], folds)
     previous = Path(out_dir) / "cv.json"
     if rescore:
         if not previous.exists():
             raise TrainingError(f"--rescore: no {previous} from an earlier run")
         old = json.loads(previous.read_text())
         recipe = Recipe(**{**old["recipe"], "widths": tuple(old["recipe"]["widths"])})
-    else:
-        bank = build_bank(clips, audio, cfg, recipe.copies, recipe.seed, cache_dir)
+        return score_folds(clips, audio, cfg, recipe, groups, out_dir, log, condition, old["seconds"])
+    start = time.time()
+    bank = build_bank(clips, audio, cfg, recipe.copies, recipe.seed, cache_dir)
+    run_jobs(fold_jobs(clips, groups, out_dir), bank, clips, cfg, recipe, cache_dir, parallel, log)
+    return score_folds(clips, audio, cfg, recipe, groups, out_dir, log, condition, round(time.time() - start))
+
+
+def score_folds(clips, audio, cfg, recipe: Recipe, groups: list[list[str]], out_dir: Path, log=print,
+                condition: InputCondition = AS_RECORDED, seconds: int = 0) -> dict:
+    """Score each fold model on its held-out speakers; pooled and per-corpus figures, out-of-fold
+    probabilities (``oof<suffix>.npz``, for calibration), ``cv<suffix>.json`` and reports."""
+    folds = len(groups)
     suffix, title = condition.suffix, condition.describe()
     labels = label_indices(clips)
-    results, pooled = [], {"clip_true": [], "clip_pred": [], "win_true": [], "win_pred": []}
+    results = []
+    pooled: dict[str, list[np.ndarray]] = {k: [] for k in ("clip_true", "clip_pred", "win_true", "win_pred")}
+    oof_parts: dict[str, list[np.ndarray]] = {k: [] for k in ("probs", "clip", "speech", "ids", "fold")}
     start = time.time()
     for k, held in enumerate(groups):
         held_set = set(held)
         test_ids = np.asarray([i for i, c in enumerate(clips) if c.speaker in held_set])
-        train_ids = np.asarray([i for i, c in enumerate(clips) if c.speaker not in held_set])
         log(f"fold {k + 1}/{folds}: held-out speakers {', '.join(held)} ({len(test_ids)} clips)")
         stem = Path(out_dir) / f"fold{k + 1}" / "model"
-        if not rescore:
-            fit_and_export(bank, clips, train_ids, cfg, recipe, stem, {"fold": k + 1, "held_out": held}, log=log)
         ev = condition.windows([audio[i] for i in test_ids], cfg, log)
         res = evaluate_model(stem.with_suffix(".tflite"), ev, labels[test_ids], threads=recipe.threads)
         write_report(res, stem.parent / f"report{suffix}", f"fold {k + 1} (held out: {', '.join(held)}){title}")
@@ -131,24 +205,35 @@ def cross_validate(clips, audio, cfg, recipe: Recipe, folds: int, out_dir: Path,
         pooled["clip_pred"].append(res.clip_pred)
         pooled["win_true"].append(res.window_true)
         pooled["win_pred"].append(res.window_pred)
+        oof_parts["probs"].append(res.window_probs)
+        oof_parts["clip"].append(ev.clip_index + sum(len(i) for i in oof_parts["ids"]))
+        oof_parts["speech"].append(ev.speech)
+        oof_parts["ids"].append(test_ids)
+        oof_parts["fold"].append(np.full(len(test_ids), k + 1))
+    ids = np.concatenate(oof_parts["ids"])
+    oof = OutOfFold(np.concatenate(oof_parts["probs"]), np.concatenate(oof_parts["clip"]),
+                    np.concatenate(oof_parts["speech"]), labels[ids], np.concatenate(oof_parts["fold"]),
+                    np.asarray([clips[i].corpus for i in ids]))
     ct, cp = np.concatenate(pooled["clip_true"]), np.concatenate(pooled["clip_pred"])
     wt, wp = np.concatenate(pooled["win_true"]), np.concatenate(pooled["win_pred"])
     summary = {
         "protocol": f"{folds}-fold speaker-held-out CV (whole speakers per fold), int8 model, "
                     f"clip = mean probability of its speech windows{title}",
         "input_condition": {"gain_db": condition.gain_db, "snr_db": condition.snr_db},
-        "speakers": sorted(set(speakers)),
+        "speakers": sorted({c.speaker for c in clips}),
         "recipe": recipe.to_dict(),
         "pooled_clip": metrics(ct, cp),
         "pooled_window": metrics(wt, wp),
+        "per_corpus": per_corpus(oof),
         "mean_fold_clip": {m: float(np.mean([r["clip"][m] for r in results])) for m in ("accuracy", "uar", "macro_f1")},
         "std_fold_clip": {m: float(np.std([r["clip"][m] for r in results])) for m in ("accuracy", "uar", "macro_f1")},
         **{key: _mean_of_known([r[key] for r in results]) for key in AGREEMENT_KEYS},
         "folds": results,
-        "seconds": old["seconds"] if rescore else round(time.time() - start),
+        "seconds": seconds,
     }
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    oof.save(out_dir / f"oof{suffix}.npz")
     (out_dir / f"cv{suffix}.json").write_text(json.dumps(summary, indent=2) + "\n")
     fake = Evaluation(summary["pooled_window"], summary["pooled_clip"], summary["int8_float_agreement"], 0,
                       ct, cp, wt, wp)
@@ -156,49 +241,142 @@ def cross_validate(clips, audio, cfg, recipe: Recipe, folds: int, out_dir: Path,
     log(f"CV pooled clip{title}: acc {summary['pooled_clip']['accuracy']:.3f} UAR {summary['pooled_clip']['uar']:.3f} "
         f"macro-F1 {summary['pooled_clip']['macro_f1']:.3f}; window: acc {summary['pooled_window']['accuracy']:.3f} "
         f"UAR {summary['pooled_window']['uar']:.3f}; int8/float agreement {_percent(summary['int8_float_agreement'])}")
+    for corpus, figures in summary["per_corpus"].items():
+        log(f"  {corpus}: clip acc {figures['clip']['accuracy']:.3f} UAR {figures['clip']['uar']:.3f} "
+            f"({figures['clip']['n']} clips); window acc {figures['window']['accuracy']:.3f}")
     return summary
 
 
+def per_corpus(oof: OutOfFold) -> dict:
+    """Clip and speech-window figures of each corpus's held-out clips (clip = mean of speech windows)."""
+    n_clips = len(oof.clip_labels)
+    clip_pred = clip_mean(oof.window_probs, oof.window_clip, oof.window_speech, n_clips).argmax(axis=1)
+    out = {}
+    for corpus in sorted(set(oof.clip_corpus.tolist())):
+        mine = oof.clip_corpus == corpus
+        win = oof.window_speech & mine[oof.window_clip]
+        w_true = oof.clip_labels[oof.window_clip[win]]
+        out[corpus] = {"clip": metrics(oof.clip_labels[mine], clip_pred[mine]),
+                       "window": metrics(w_true, oof.window_probs[win].argmax(axis=1))}
+    return out
+
+
 def card_cv(summary: dict) -> dict:
-    return {k: summary[k] for k in ("protocol", "pooled_clip", "pooled_window", "mean_fold_clip", "std_fold_clip",
-                                    *AGREEMENT_KEYS)} | {
+    keys = ("protocol", "pooled_clip", "pooled_window", "per_corpus", "mean_fold_clip", "std_fold_clip")
+    return {k: summary[k] for k in (*keys, *AGREEMENT_KEYS)} | {
         "per_fold_clip": [{"fold": f["fold"], "held_out": f["held_out"], **f["clip"]} for f in summary["folds"]]}
 
 
+def split_locked(clips: list[Clip], audio: list[np.ndarray], locked: frozenset[str], log=print
+                 ) -> tuple[list[Clip], list[np.ndarray], list[Clip], list[np.ndarray]]:
+    """(clips and audio to work with, the locked test's): no recipe decision may see the latter."""
+    keep = [i for i, c in enumerate(clips) if c.speaker not in locked]
+    held = [i for i, c in enumerate(clips) if c.speaker in locked]
+    if held:
+        log(f"locked test: {len(held)} clips of {', '.join(sorted({clips[i].speaker for i in held}))} set aside")
+    if not keep:
+        raise TrainingError("every clip belongs to a locked test speaker; nothing to train on")
+    return [clips[i] for i in keep], [audio[i] for i in keep], [clips[i] for i in held], [audio[i] for i in held]
+
+
+def limitations(clips: list[Clip]) -> str:
+    corpora = sorted({c.corpus for c in clips})
+    return (f"acted, studio-recorded English ({', '.join(corpora)}; {len({c.speaker for c in clips})} speakers); "
+            "expect lower accuracy on spontaneous speech, other languages and far-field rooms; RAVDESS actors 21-24 "
+            "were never used (kept for an independent check)")
+
+
+def calibrate(cv_dir: Path, model_json: Path, log=print) -> dict:
+    """Fit the temperature on the CV's out-of-fold windows, store it in the model, plot the curves."""
+    from ser_live.model import DEFAULT_UNCERTAIN_BELOW
+    from training.calibration import calibration_summary, plot_coverage, plot_reliability, write_calibration
+
+    oof = OutOfFold.load(Path(cv_dir) / "oof.npz")
+    summary, curves = calibration_summary(oof, DEFAULT_UNCERTAIN_BELOW)
+    write_calibration(model_json, summary["temperature"], summary["uncertain_below"], summary["fitted_on"])
+    plot_reliability(curves, Path(cv_dir) / "reliability.png", "Held-out speakers (speaker CV, cross-fitted)")
+    plot_coverage(curves, Path(cv_dir) / "coverage.png", "Calibrated confidence, held-out speakers",
+                  summary["uncertain_below"])
+    log(f"calibration: temperature {summary['temperature']:.3f}; ECE (cross-fitted) window "
+        f"{summary['ece_window']['raw']:.3f} -> {summary['ece_window']['calibrated']:.3f}, clip "
+        f"{summary['ece_clip']['raw']:.3f} -> {summary['ece_clip']['calibrated']:.3f}; plots in {cv_dir}")
+    return summary
+
+
+def locked_test(model_path: Path, clips: list[Clip], audio: list[np.ndarray], cfg: FeatureConfig, threads: int,
+                log=print) -> dict:
+    """The shipped model, calibrated, on the locked test speakers: once per shipped model."""
+    from training.calibration import ece
+
+    ev = eval_windows(audio, cfg)
+    labels = label_indices(clips)
+    res = evaluate_model(model_path, ev, labels, threads=threads)
+    oof = OutOfFold(res.window_probs, ev.clip_index, ev.speech, labels, np.zeros(len(clips), np.int64),
+                    np.asarray([c.corpus for c in clips]))
+    clip_p = clip_mean(res.window_probs, ev.clip_index, ev.speech, len(clips))
+    speech = ev.speech
+    out = {
+        "speakers": sorted({c.speaker for c in clips}),
+        "clip": res.clip, "window": res.window, "per_corpus": per_corpus(oof),
+        "ece_window": ece(res.window_probs[speech], labels[ev.clip_index[speech]]),
+        "ece_clip": ece(clip_p, labels),
+    }
+    log(f"LOCKED TEST ({', '.join(out['speakers'])}): clip acc {res.clip['accuracy']:.3f} UAR {res.clip['uar']:.3f}; "
+        f"window acc {res.window['accuracy']:.3f}; ECE window {out['ece_window']:.3f} clip {out['ece_clip']:.3f}")
+    for corpus, figures in out["per_corpus"].items():
+        log(f"  {corpus}: clip acc {figures['clip']['accuracy']:.3f} UAR {figures['clip']['uar']:.3f} "
+            f"({figures['clip']['n']} clips)")
+    return out
+
+
 def train_command(data, out: Path, cfg: FeatureConfig, recipe: Recipe, actors=None, drop_labels=(), cv_folds=0,
-                  cache_dir: Path | None = DEFAULT_CACHE, log=print) -> dict:
+                  cache_dir: Path | None = DEFAULT_CACHE, log=print, parallel: int = 1,
+                  locked: frozenset[str] = LOCKED_TEST_SPEAKERS, cv_dir: Path | None = None) -> dict:
+    """CV folds (in ``parallel`` processes) and the final model side by side, then calibration
+    from the folds' held-out windows, then the final model on the locked test speakers."""
     start = time.time()
     clips, audio, summary = load_dataset(data, cfg, actors, drop_labels, log=log)
+    clips, audio, locked_clips, locked_audio = split_locked(clips, audio, locked, log)
     card = {
         "model": describe_network(recipe.head),
         "task": f"{len(EMOTIONS)}-class speech emotion, one {cfg.window_s:g} s window every {cfg.hop_s:g} s",
+        "features": cfg.front_end,
         "training_data": {"folders": [Path(p).name for p in data], "actors": actors, "clips": len(clips),
                           "speakers": len({c.speaker for c in clips}),
-                          "corpora": dict(summary.per_corpus), "skipped_unreadable": len(summary.unreadable)},
+                          "corpora": dict(Counter(c.corpus for c in clips)),
+                          "label_sets": {k: sorted(v) for k, v in corpus_labels(clips).items()},
+                          "skipped_unreadable": len(summary.unreadable),
+                          "locked_test_speakers_left_out": sorted({c.speaker for c in locked_clips})},
         "recipe": recipe.to_dict(),
-        "limitations": "acted, studio-recorded North American English from 20 actors (RAVDESS 01-20); "
-                       "expect lower accuracy on spontaneous speech, other languages and far-field rooms; "
-                       "RAVDESS actors 21-24 were never used (kept for an independent check)",
+        "limitations": limitations(clips),
     }
-    if cv_folds:
-        cv_summary = cross_validate(clips, audio, cfg, recipe, cv_folds, Path("runs") / f"cv-{out.name}",
-                                    cache_dir, log=log)
-        card["speaker_independent_cv"] = card_cv(cv_summary)
     bank = build_bank(clips, audio, cfg, recipe.copies, recipe.seed, cache_dir)
-    log(f"training the final model on all {len(clips)} clips")
-    all_ids = np.arange(len(clips))
-    clf = fit_and_export(bank, clips, all_ids, cfg, recipe, out, card, log=log)
-    res = evaluate_model(out.with_name(out.name + ".tflite"), eval_windows(audio, cfg), label_indices(clips),
-                         threads=recipe.threads)
+    cv_dir = cv_dir or Path("runs") / f"cv-{out.name}"
+    groups = speaker_folds([c.speaker for c in clips], cv_folds) if cv_folds else []
+    jobs = fold_jobs(clips, groups, cv_dir) + [TrainJob("final", np.arange(len(clips)), out, card)]
+    log(f"training {len(jobs) - 1} fold models and the final model on all {len(clips)} clips, {parallel} at a time")
+    run_jobs(jobs, bank, clips, cfg, recipe, cache_dir, parallel, log)
+    del bank
     card_path = out.with_name(out.name + ".json")
+    model_path = out.with_name(out.name + ".tflite")
     meta = json.loads(card_path.read_text())
-    meta["card"]["train_seconds"] = round(time.time() - start)
+    if cv_folds:
+        cv_summary = score_folds(clips, audio, cfg, recipe, groups, cv_dir, log, seconds=round(time.time() - start))
+        meta["card"]["speaker_independent_cv"] = card_cv(cv_summary)
+        meta["card"]["calibration"] = calibrate(cv_dir, card_path, log)
+        meta["calibration"] = json.loads(card_path.read_text())["calibration"]
+    res = evaluate_model(model_path, eval_windows(audio, cfg), label_indices(clips), threads=recipe.threads)
     meta["card"]["final_model_int8_float_agreement"] = {
         "windows": f"all {res.window['all_windows']} windows of the {len(clips)} training clips; agreement only, "
                    "the accuracy there is training accuracy",
         "all_windows": round(res.agreement, 4), "speech_windows": round(res.agreement_speech, 4)}
     card_path.write_text(json.dumps(meta, indent=2) + "\n")
-    log(f"wrote {out.with_name(out.name + '.tflite')} ({meta['card']['int8_size_bytes']} bytes) and {card_path}; "
+    if locked_clips:
+        meta["card"]["locked_test"] = locked_test(model_path, locked_clips, locked_audio, cfg, recipe.threads, log)
+    meta["card"]["train_seconds"] = round(time.time() - start)
+    card_path.write_text(json.dumps(meta, indent=2) + "\n")
+    clf = EmotionClassifier(model_path)
+    log(f"wrote {model_path} ({meta['card']['int8_size_bytes']} bytes) and {card_path}; "
         f"labels {list(clf.labels)}; {time.time() - start:.0f} s")
     return meta
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -10,6 +11,7 @@ import numpy as np
 from ser_live.config import EMOTIONS, FeatureConfig
 from training.augment import spec_augment
 from training.data import Bank, sample_windows
+from training.datasets import Clip, corpus_labels
 
 HEADS = {
     "gap": "global average pooling",
@@ -35,6 +37,9 @@ class Recipe:
     warmup_epochs: int = 3
     weight_decay: float = 2e-3
     label_smoothing: float = 0.05
+    # at most this many of a speaker's clips per epoch (a fresh draw each epoch): TESS's 1,400 clips
+    # a speaker would otherwise fill 60% of every epoch with two voices; RAVDESS has 60, SAVEE 120
+    speaker_clips_per_epoch: int = 120
     mixup_alpha: float = 0.3
     mixup_fraction: float = 0.5
     spec_augment: bool = True
@@ -50,35 +55,96 @@ class Recipe:
         return values
 
 
-def _epoch_data(bank: Bank, clip_items: list[np.ndarray], clip_labels: np.ndarray, cfg: FeatureConfig,
-                recipe: Recipe, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def label_masks(clips: list[Clip]) -> np.ndarray:
+    """``(clips, classes)`` 1.0 where the clip's corpus has that label (``corpus_labels``), else 0."""
+    have = corpus_labels(clips)
+    return np.asarray([[float(e in have[c.corpus]) for e in EMOTIONS] for c in clips], dtype=np.float32)
+
+
+def masked_cross_entropy(label_smoothing: float) -> Callable:
+    """Cross-entropy among the labels a clip's corpus has: ``y_true`` is ``[target, mask]``.
+
+    The predicted distribution is renormalized over the mask and label smoothing spreads only
+    over it, so a TESS clip (no "calm") neither rewards nor punishes the calm output. With a
+    full mask this is Keras's smoothed categorical cross-entropy.
+    """
+    import keras
+
+    ops = keras.ops
+    eps = 1e-7
+
+    def loss(y_true, y_pred):
+        k = y_pred.shape[-1]
+        target, mask = y_true[:, :k], y_true[:, k:]
+        target = target * (1.0 - label_smoothing) + label_smoothing * mask / ops.sum(mask, axis=-1, keepdims=True)
+        kept = y_pred * mask
+        kept = kept / ops.maximum(ops.sum(kept, axis=-1, keepdims=True), eps)
+        return -ops.sum(target * ops.log(ops.clip(kept, eps, 1.0)), axis=-1)
+
+    return loss
+
+
+def masked_accuracy(y_true, y_pred):
+    """Top class against the target part of ``[target, mask]``."""
+    import keras
+
+    k = y_pred.shape[-1]
+    return keras.ops.cast(keras.ops.argmax(y_true[:, :k], axis=-1) == keras.ops.argmax(y_pred, axis=-1), "float32")
+
+
+def _within_groups(groups: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A random partner for each row among the rows of its own group."""
+    partner = np.arange(len(groups))
+    for g in np.unique(groups):
+        rows = np.flatnonzero(groups == g)
+        partner[rows] = rows[rng.permutation(len(rows))]
+    return partner
+
+
+def _epoch_data(bank: Bank, clip_items: list[np.ndarray], clip_labels: np.ndarray, clip_masks: np.ndarray,
+                cfg: FeatureConfig, recipe: Recipe, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """One epoch's windows and ``[target, mask]`` rows; mixup pairs only clips with the same label set."""
     n_classes = len(EMOTIONS)
-    chosen, labels = [], []
-    for items, label in zip(clip_items, clip_labels, strict=True):
+    chosen, rows = [], []
+    for row, items in enumerate(clip_items):
         for _ in range(recipe.crops_per_clip):
             if len(items) == 1 or rng.random() < recipe.clean_fraction:
                 chosen.append(items[0])
             else:
                 chosen.append(items[1 + rng.integers(len(items) - 1)])
-            labels.append(label)
+            rows.append(row)
     order = rng.permutation(len(chosen))
     x = sample_windows(bank, np.asarray(chosen)[order], cfg, rng)
-    y = np.eye(n_classes, dtype=np.float32)[np.asarray(labels)[order]]
+    picked = np.asarray(rows)[order]
+    y = np.eye(n_classes, dtype=np.float32)[clip_labels[picked]]
+    mask = clip_masks[picked]
     if recipe.spec_augment:
         spec_augment(x, rng)
     if recipe.mixup_alpha > 0:
         mixed = rng.random(len(x)) < recipe.mixup_fraction
-        partner = rng.permutation(len(x))
+        _, group = np.unique(mask, axis=0, return_inverse=True)
+        partner = _within_groups(group.ravel(), rng)
         lam = rng.beta(recipe.mixup_alpha, recipe.mixup_alpha, len(x)).astype(np.float32)
         lam = np.where(mixed, np.maximum(lam, 1 - lam), 1.0).astype(np.float32)
         x = lam[:, None, None] * x + (1 - lam[:, None, None]) * x[partner]
         y = lam[:, None] * y + (1 - lam[:, None]) * y[partner]
-    return x[..., None], y
+    return x[..., None], np.concatenate([y, mask], axis=1)
 
 
-def train_model(bank: Bank, clip_ids: np.ndarray, clip_labels: np.ndarray, cfg: FeatureConfig, recipe: Recipe,
-                log=print):
-    """Train on the bank items of ``clip_ids`` (indices into the bank's clip list); returns a Keras model."""
+def _epoch_clips(clip_speakers: np.ndarray, cap: int, rng: np.random.Generator) -> np.ndarray:
+    """Positions of this epoch's clips: all of them, except a random ``cap`` of a larger speaker's."""
+    keep = []
+    for speaker in np.unique(clip_speakers):
+        mine = np.flatnonzero(clip_speakers == speaker)
+        keep.append(mine if cap <= 0 or len(mine) <= cap else np.sort(rng.choice(mine, cap, replace=False)))
+    return np.sort(np.concatenate(keep))
+
+
+def train_model(bank: Bank, clip_ids: np.ndarray, clips: list[Clip], cfg: FeatureConfig, recipe: Recipe, log=print):
+    """Train on the bank items of ``clip_ids`` (indices into ``clips``, the bank's clip list); returns a Keras model.
+
+    Each clip's loss is masked to its corpus's labels (``label_masks``).
+    """
     from training.net import build_model, configure_threads
 
     configure_threads(recipe.threads)
@@ -94,25 +160,32 @@ def train_model(bank: Bank, clip_ids: np.ndarray, clip_labels: np.ndarray, cfg: 
         if copy <= recipe.copies:
             by_clip.setdefault(int(ci), []).append(item)
     clip_items = [np.asarray(sorted(by_clip[int(c)], key=lambda i: bank.item_copy[i])) for c in clip_ids]
-    steps_per_epoch = -(-len(clip_ids) * recipe.crops_per_clip // recipe.batch_size)
+    chosen_clips = [clips[int(c)] for c in clip_ids]
+    clip_labels = np.asarray([EMOTIONS.index(c.label) for c in chosen_clips])
+    clip_masks = label_masks(chosen_clips)
+    clip_speakers = np.asarray([c.speaker for c in chosen_clips])
+    per_epoch = len(_epoch_clips(clip_speakers, recipe.speaker_clips_per_epoch, np.random.default_rng(0)))
+    steps_per_epoch = -(-per_epoch * recipe.crops_per_clip // recipe.batch_size)
     total = steps_per_epoch * recipe.epochs
     warmup = min(steps_per_epoch * recipe.warmup_epochs, total // 2)
     schedule = keras.optimizers.schedules.CosineDecay(
         initial_learning_rate=recipe.peak_lr / 20, decay_steps=total - warmup, alpha=0.0,
         warmup_target=recipe.peak_lr, warmup_steps=warmup,
     )
-    model = build_model(cfg.frames_per_window, cfg.n_mels, len(EMOTIONS), recipe.widths, recipe.dropout, recipe.head)
+    model = build_model(cfg.frames_per_window, cfg.n_features, len(EMOTIONS), recipe.widths, recipe.dropout,
+                        recipe.head)
     model.compile(
         optimizer=keras.optimizers.AdamW(learning_rate=schedule, weight_decay=recipe.weight_decay),
-        loss=keras.losses.CategoricalCrossentropy(label_smoothing=recipe.label_smoothing),
-        metrics=["accuracy"],
+        loss=masked_cross_entropy(recipe.label_smoothing),
+        metrics=[masked_accuracy],
     )
     start = time.time()
     for epoch in range(recipe.epochs):
-        x, y = _epoch_data(bank, clip_items, clip_labels, cfg, recipe, rng)
+        now = _epoch_clips(clip_speakers, recipe.speaker_clips_per_epoch, rng)
+        x, y = _epoch_data(bank, [clip_items[i] for i in now], clip_labels[now], clip_masks[now], cfg, recipe, rng)
         hist = model.fit(x, y, batch_size=recipe.batch_size, epochs=epoch + 1, initial_epoch=epoch,
                          shuffle=False, verbose=0)
         if epoch % 10 == 9 or epoch == recipe.epochs - 1:
             log(f"  epoch {epoch + 1}/{recipe.epochs}: loss {hist.history['loss'][-1]:.3f} "
-                f"train acc {hist.history['accuracy'][-1]:.3f} ({time.time() - start:.0f} s)")
+                f"train acc {hist.history['masked_accuracy'][-1]:.3f} ({time.time() - start:.0f} s)")
     return model

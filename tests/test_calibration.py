@@ -1,0 +1,71 @@
+"""Honest confidence: the temperature stored in the model JSON is what the runtime applies, and
+fitting recovers a known miscalibration (issue 10)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ser_live.errors import ModelError
+from ser_live.model import Calibration, EmotionClassifier, ModelMetadata
+from training.calibration import ece, fit_temperature, write_calibration
+
+
+def _copy_model(model_path: Path, folder: Path) -> Path:
+    copy = folder / "m.tflite"
+    shutil.copy(model_path, copy)
+    shutil.copy(model_path.with_suffix(".json"), copy.with_suffix(".json"))
+    return copy
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def test_the_stored_temperature_is_applied_by_predict(model_path: Path, tmp_path: Path) -> None:
+    plain = _copy_model(model_path, tmp_path)
+    write_calibration(plain.with_suffix(".json"), 1.0, 0.5, "test")
+    hot_dir = tmp_path / "hot"
+    hot_dir.mkdir()
+    hot = _copy_model(model_path, hot_dir)
+    write_calibration(hot.with_suffix(".json"), 2.5, 0.4, "test")
+    assert json.loads(hot.with_suffix(".json").read_text())["calibration"]["temperature"] == 2.5
+    raw_clf, cal_clf = EmotionClassifier(plain), EmotionClassifier(hot)
+    assert cal_clf.metadata.calibration == Calibration(2.5, 0.4, "test")
+    rng = np.random.default_rng(0)
+    shape = raw_clf.metadata.input_shape[1:3]
+    for _ in range(5):
+        window = rng.standard_normal(shape).astype(np.float32)
+        raw, cal = raw_clf.predict(window), cal_clf.predict(window)
+        np.testing.assert_allclose(cal, Calibration(2.5).apply(raw), rtol=1e-5)
+        np.testing.assert_allclose(cal.sum(), 1.0, rtol=1e-5)
+        assert cal.argmax() == raw.argmax() and cal.max() < raw.max()  # softer, same verdict
+
+
+def test_a_model_json_without_calibration_means_temperature_one(model_path: Path, tmp_path: Path) -> None:
+    copy = _copy_model(model_path, tmp_path)
+    meta = json.loads(copy.with_suffix(".json").read_text())
+    meta.pop("calibration", None)
+    copy.with_suffix(".json").write_text(json.dumps(meta))
+    assert ModelMetadata.load(copy.with_suffix(".json")).calibration.temperature == 1.0
+    meta["calibration"] = {"temperature": 0.0}
+    copy.with_suffix(".json").write_text(json.dumps(meta))
+    with pytest.raises(ModelError, match="temperature"):
+        ModelMetadata.load(copy.with_suffix(".json"))
+
+
+def test_fitting_recovers_a_known_overconfidence_and_removes_the_calibration_error() -> None:
+    rng = np.random.default_rng(1)
+    logits = rng.normal(0, 0.8, (20000, 8))  # mild enough that few probabilities reach the int8 floor
+    truth = _softmax(logits)  # what the labels are drawn from
+    labels = np.asarray([rng.choice(8, p=p) for p in truth])
+    overconfident = _softmax(logits * 2.0)  # a model twice as sure as it should be
+    t = fit_temperature(overconfident, labels)
+    assert t == pytest.approx(2.0, rel=0.05)
+    assert ece(overconfident, labels) > 0.1
+    assert ece(Calibration(t).apply(overconfident), labels) < 0.02
