@@ -17,7 +17,7 @@ import pytest
 from PyQt6 import QtGui
 
 from tests.conftest import REPO, run_cli
-from tests.xvfb import start_xvfb
+from tests.xvfb import running_xvfb
 
 DEMO = REPO / "assets" / "demo" / "ser-live-demo.flac"
 IDLE_TEXT = "\u2014"
@@ -38,12 +38,8 @@ def run_app(args: list[str], env: dict[str, str], timeout: float = 120) -> subpr
 @pytest.fixture
 def xvfb() -> Iterator[str]:
     """A private X server on a free display."""
-    server, display = start_xvfb()
-    try:
+    with running_xvfb() as display:
         yield display
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 def grey_pixels(path: Path) -> np.ndarray:

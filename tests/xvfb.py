@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
+from collections.abc import Iterator
 
 
 def start_xvfb() -> tuple[subprocess.Popen[bytes], str]:
@@ -23,3 +25,14 @@ def start_xvfb() -> tuple[subprocess.Popen[bytes], str]:
         server.kill()
         raise RuntimeError("Xvfb did not start")
     return server, f":{number}"
+
+
+@contextlib.contextmanager
+def running_xvfb() -> Iterator[str]:
+    """A private X server for the duration of a ``with`` block; yields its display, ":N"."""
+    server, display = start_xvfb()
+    try:
+        yield display
+    finally:
+        server.terminate()
+        server.wait(timeout=10)

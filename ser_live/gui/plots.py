@@ -271,26 +271,72 @@ class LevelMeter(QtWidgets.QWidget):
 
 
 class EmotionLegend(QtWidgets.QWidget):
-    """The legend of the probability plot: a colour swatch, name and current probability per emotion."""
+    """The legend of the probability plot: a colour swatch, name and current probability per emotion.
+
+    One row where it fits, else two: eight entries in a row need about 800 px, more than the
+    Raspberry Pi's 7" display (800x480) leaves beside the window's margins. Its minimum width is
+    the two-row one, so a narrow window can shrink it and it then re-flows.
+    """
 
     def __init__(self, colours: dict[str, tuple[int, int, int]], parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
-        layout = QtWidgets.QHBoxLayout(self)
-        layout.setContentsMargins(52, 0, 4, 0)
-        layout.setSpacing(14)
+        self._grid = QtWidgets.QGridLayout(self)
+        self._grid.setContentsMargins(52, 0, 4, 0)
+        self._grid.setHorizontalSpacing(14)
+        self._grid.setVerticalSpacing(2)
+        # the widget decides its minimum (minimumSizeHint), not the current arrangement
+        self._grid.setSizeConstraint(QtWidgets.QLayout.SizeConstraint.SetNoConstraint)
         self.entries: dict[str, QtWidgets.QLabel] = {}
+        self._cells: list[tuple[QtWidgets.QLabel, QtWidgets.QLabel]] = []
         for label, (r, g, b) in colours.items():
             swatch = QtWidgets.QLabel()
             swatch.setFixedSize(16, 4)
             swatch.setStyleSheet(f"background: rgb({r},{g},{b});")
             text = QtWidgets.QLabel()
             text.setTextFormat(QtCore.Qt.TextFormat.PlainText)
-            layout.addWidget(swatch)
-            layout.addWidget(text)
+            self._cells.append((swatch, text))
             self.entries[label] = text
-        layout.addStretch(1)
+        self._columns = 0
         self._top: str | None = None
         self.set_probs(None)
+        self._arrange(len(self._cells))
+
+    def _arrange(self, columns: int) -> None:
+        """Place the entries in rows of ``columns`` (swatch and text each), a stretch after the last."""
+        if columns == self._columns:
+            return
+        for swatch, text in self._cells:
+            self._grid.removeWidget(swatch)
+            self._grid.removeWidget(text)
+        for i, (swatch, text) in enumerate(self._cells):
+            row, col = divmod(i, columns)
+            self._grid.addWidget(swatch, row, 2 * col)
+            self._grid.addWidget(text, row, 2 * col + 1)
+        for col in range(2 * max(columns, self._columns) + 1):
+            self._grid.setColumnStretch(col, 1 if col == 2 * columns else 0)
+        self._columns = columns
+        self.updateGeometry()
+
+    def _width_for(self, columns: int) -> int:
+        """Width of the legend laid out in rows of ``columns``, for the widest text an entry can show
+        (its name at 100%, in bold as the top emotion), so the layout does not flip as numbers change."""
+        swatch = self._cells[0][0].width()
+        bold = QtGui.QFont(self.font())
+        bold.setBold(True)
+        metrics = QtGui.QFontMetrics(bold)
+        text = max(metrics.horizontalAdvance(f"{label} 100%") for label in self.entries)
+        margins = self._grid.contentsMargins()
+        spacing = self._grid.horizontalSpacing()
+        return margins.left() + margins.right() + columns * (swatch + text) + (2 * columns - 1) * spacing
+
+    def minimumSizeHint(self) -> QtCore.QSize:  # noqa: N802 (Qt's name)
+        two_rows = -(-len(self._cells) // 2)
+        return QtCore.QSize(self._width_for(two_rows), super().minimumSizeHint().height())
+
+    def resizeEvent(self, event: QtGui.QResizeEvent | None) -> None:  # noqa: N802 (Qt's name)
+        super().resizeEvent(event)
+        one_row = len(self._cells)
+        self._arrange(one_row if self.width() >= self._width_for(one_row) else -(-one_row // 2))
 
     def set_probs(self, probs: dict[str, float] | None) -> None:
         top = max(probs, key=probs.__getitem__) if probs else None

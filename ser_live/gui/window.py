@@ -42,6 +42,14 @@ GATE_RANGE_DB = (LEVEL_FLOOR_DB, -20.0)  # the level meter shows the whole range
 IDLE_TEXT = "\u2014"  # the emotion label before any result
 AUDIO_FILTER = "Audio files (*.wav *.flac *.ogg *.mp3 *.aiff *.aif *.m4a *.opus);;All files (*)"
 DEFAULT_SIZE = QtCore.QSize(1200, 760)
+# On a narrow screen (the Raspberry Pi's 7" display is 800x480) the toolbar first drops its buttons'
+# texts (tooltips and menus keep them), then narrows the device list: every control stays in view,
+# none goes behind the toolbar's "»" overflow button. Steps: (button style, device list characters).
+TOOLBAR_STEPS = (
+    (QtCore.Qt.ToolButtonStyle.ToolButtonTextBesideIcon, 24),
+    (QtCore.Qt.ToolButtonStyle.ToolButtonIconOnly, 24),
+    (QtCore.Qt.ToolButtonStyle.ToolButtonIconOnly, 12),
+)
 PEAK_HOLD_FOREVER = 1e9  # elapsed time that releases the level meter's peak hold at once
 
 
@@ -205,6 +213,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.status_latency = QtWidgets.QLabel()
         for widget in (self.status_source, self.status_model, self.status_drops, self.status_latency):
             bar.addPermanentWidget(widget)
+        # On a narrow screen the source (a long file name) gives way, so the drop counts stay whole;
+        # its tooltip keeps the full text.
+        self.status_source.setMinimumWidth(1)
 
     def _build_actions(self) -> None:
         """The window's commands, each with a shortcut; the toolbar and menus show them."""
@@ -236,6 +247,7 @@ class MainWindow(QtWidgets.QMainWindow):
         """The toolbar: capture, input, smoothing and speech level, record/export/about. The one
         place that lays it out (the controls it holds are made here, the actions above)."""
         tb = QtWidgets.QToolBar("Controls", self)
+        self.toolbar = tb
         self.addToolBar(tb)
         tb.setObjectName("controls")
         tb.setMovable(False)
@@ -267,6 +279,29 @@ class MainWindow(QtWidgets.QMainWindow):
         tb.addAction(self.record_action)
         tb.addAction(self.export_action)
         tb.addAction(self.about_action)
+
+    def _fit_toolbar(self, width: int) -> None:
+        """Take the first of TOOLBAR_STEPS whose toolbar fits ``width`` (the last if none does)."""
+        layout = self.toolbar.layout()
+        assert layout is not None
+        for style, combo_chars in TOOLBAR_STEPS:
+            if self.toolbar.toolButtonStyle() != style:
+                self.toolbar.setToolButtonStyle(style)
+            if self.device_combo.minimumContentsLength() != combo_chars:
+                self.device_combo.setMinimumContentsLength(combo_chars)
+                # QComboBox keeps its old minimum size hint: say the new minimum outright
+                self.device_combo.setMinimumWidth(self.device_combo.sizeHint().width())
+            # summed here: QToolBar's own size hint lags behind a change of the combo box
+            widgets = [w for w in map(self.toolbar.widgetForAction, self.toolbar.actions()) if w is not None]
+            margins = layout.contentsMargins()
+            needed = (sum(w.sizeHint().width() for w in widgets) + layout.spacing() * (len(widgets) - 1)
+                      + margins.left() + margins.right())
+            if needed <= width:
+                return
+
+    def resizeEvent(self, event: QtGui.QResizeEvent | None) -> None:  # noqa: N802 (Qt's name)
+        super().resizeEvent(event)
+        self._fit_toolbar(self.width())
 
     def _build_menus(self) -> None:
         menus = self.menuBar()
@@ -601,6 +636,7 @@ class MainWindow(QtWidgets.QMainWindow):
         else:
             state = "" if self.session.running else " (stopped)"
             self.status_source.setText(f"{source.describe()}{state}")
+        self.status_source.setToolTip(self.status_source.text())
         meta = self.session.classifier.metadata
         self.status_model.setText(f"model {meta.name}")
         stats = self.session.stats
