@@ -2,8 +2,9 @@
 
     python benchmarks/bench_pipeline.py [--model PATH] [--quick] [--low-power]
 
-1. per hop: features of one hop of new audio + gate + int8 model + smoothing (StreamProcessor),
-   median and 90th percentile over many hops, with the model alone beside it;
+1. per hop: DC filter + features of one hop of new audio + voice-activity detector + gate + int8
+   model + smoothing (StreamProcessor), median and 90th percentile over many hops, with the
+   model alone and the detector alone (one hop's 15-16 frames) beside it;
 2. headless real-time streaming from a file: CPU % of one core and peak RSS of the process;
 3. cold start: launch to first result (``--fast`` replay of a clip);
 4. a 30-minute recording replayed with ``--fast``: RSS sampled along the way, windows processed.
@@ -35,6 +36,7 @@ from ser_live.audio_io import load_audio  # noqa: E402
 from ser_live.features import normalize_window, offline_features  # noqa: E402
 from ser_live.model import EmotionClassifier, default_model_path  # noqa: E402
 from ser_live.processor import LOW_POWER_HOP_S, ProcessorSettings, StreamProcessor  # noqa: E402
+from ser_live.vad import SpeechDetector  # noqa: E402
 
 CLIPS = sorted((REPO / "tests" / "fixtures").rglob("*.flac"))
 
@@ -66,11 +68,19 @@ def bench_hop(model: Path, hops: int, hop_s: float | None) -> dict[str, float]:
         t0 = time.perf_counter()
         classifier.predict(window)
         model_ms.append((time.perf_counter() - t0) * 1000)
+    detector = SpeechDetector()
+    vad_ms = []
+    for start in range(0, len(audio) - cfg.hop_samples + 1, cfg.hop_samples):
+        detector.push(audio[start : start + cfg.hop_samples])
+        t0 = time.perf_counter()
+        detector.run()
+        vad_ms.append((time.perf_counter() - t0) * 1000)
     return {
         "hop_median_ms": statistics.median(per_hop),
         "hop_p90_ms": float(np.percentile(per_hop, 90)),
         "speech_hop_median_ms": statistics.median(speech_hop),
         "model_only_median_ms": statistics.median(model_ms),
+        "vad_only_median_ms": statistics.median(vad_ms),
         "hops": len(per_hop),
     }
 

@@ -52,6 +52,7 @@ class FeatureConfig:
     relative_floor_db: float = 37.0  # gain_cmvn: where a fixed 1e-6 floor sat for a RAVDESS window of median level
     front_end: str = "logmel"
     n_mfcc: int = 40  # mfcc: coefficients kept (0 is the frame's overall level, removed again by the mean)
+    highpass_hz: float = 40.0  # DC and rumble removed below this before anything looks at the audio
 
     def __post_init__(self) -> None:
         problems = []
@@ -67,6 +68,10 @@ class FeatureConfig:
             problems.append("window_s is shorter than one FFT frame")
         if self.hop_samples <= 0 or self.hop_samples % self.hop_length:
             problems.append("hop_s must be a positive whole number of hop_length frames")
+        if self.window_samples % self.hop_length:
+            problems.append("window_s must be a whole number of hop_length frames")
+        if not 0 < self.highpass_hz < self.sample_rate_hz / 2:
+            problems.append("highpass_hz must be positive and below the Nyquist frequency")
         if self.hop_samples > self.window_samples:
             problems.append("hop_s must not exceed window_s")
         if self.normalization not in NORMALIZATIONS:

@@ -137,7 +137,7 @@ class Engine:
         return self._thread is not None and self._thread.is_alive()
 
     def recent_audio(self) -> np.ndarray:
-        """A copy of the last seconds of audio at the model's rate, oldest first."""
+        """A copy of the last seconds of audio at the model's rate (DC-filtered), oldest first."""
         return self._waveform.latest(self._waveform.capacity)[:, 0]
 
     # -- worker thread -------------------------------------------------------------------
@@ -195,8 +195,11 @@ class Engine:
         if self.duration_s is not None:
             remaining = round(self.duration_s * self.processor.cfg.sample_rate_hz) - self.processor.samples_seen
             mono = mono[: max(0, remaining)]
-        self._waveform.write(mono[:, None])
-        self._publish(self.processor.push(mono), arrived)
+        self._publish(self.processor.push(mono, tap=self._show_audio), arrived)
+
+    def _show_audio(self, filtered: np.ndarray) -> None:
+        """The waveform and level meter show the audio as the detector and the model hear it."""
+        self._waveform.write(filtered[:, None])
 
     def _publish(self, results: list[WindowResult], arrived: float) -> None:
         device_ms = self.source.input_latency_s * 1000.0

@@ -14,8 +14,6 @@ import numpy as np
 from ser_live.config import FeatureConfig
 
 _EPS = 1e-12
-MIN_PITCH_HZ = 60.0
-MAX_PITCH_HZ = 400.0
 
 
 # Slaney's mel scale: linear below 1 kHz, logarithmic above (librosa's default).
@@ -74,11 +72,10 @@ def analysis_window(cfg: FeatureConfig) -> np.ndarray:
 
 @dataclass
 class FrameFeatures:
-    """Per-frame features: what the model sees (``logmel``) and what the speech gate sees."""
+    """Per-frame features: what the model sees (``logmel``) and the level the speech gate's floor sees."""
 
     logmel: np.ndarray  # (frames, n_mels) float32, natural log of mel power
     level_db: np.ndarray  # (frames,) float32, windowed mean-square power in dBFS
-    voicing: np.ndarray  # (frames,) float32, cepstral peak in the pitch range: high for voiced speech
 
     def __len__(self) -> int:
         return len(self.logmel)
@@ -92,17 +89,7 @@ def _analyze_frames(frames: np.ndarray, cfg: FeatureConfig) -> FrameFeatures:
     logmel = np.log(mel + cfg.log_floor).astype(np.float32)
     mean_square = np.sum(windowed * windowed, axis=1) / float(np.sum(window * window))
     level_db = (10.0 * np.log10(mean_square + _EPS)).astype(np.float32)
-    cepstrum = np.fft.irfft(np.log(power + _EPS), axis=1)
-    lo, hi = _pitch_quefrencies(cfg)
-    voicing = cepstrum[:, lo:hi].max(axis=1).astype(np.float32)
-    return FrameFeatures(logmel, level_db, voicing)
-
-
-def _pitch_quefrencies(cfg: FeatureConfig) -> tuple[int, int]:
-    """Cepstral lags of voice pitch between 400 Hz and 60 Hz (capped by the frame length)."""
-    lo = int(cfg.sample_rate_hz / MAX_PITCH_HZ)
-    hi = min(int(cfg.sample_rate_hz / MIN_PITCH_HZ), cfg.win_length * 2 // 3) + 1
-    return lo, hi
+    return FrameFeatures(logmel, level_db)
 
 
 def frame_count(n_samples: int, cfg: FeatureConfig) -> int:
@@ -116,8 +103,7 @@ def offline_features(audio: np.ndarray, cfg: FeatureConfig) -> FrameFeatures:
     audio = np.ascontiguousarray(audio, dtype=np.float32)
     n = frame_count(len(audio), cfg)
     if n == 0:
-        empty = np.zeros((0,), dtype=np.float32)
-        return FrameFeatures(np.zeros((0, cfg.n_mels), dtype=np.float32), empty, empty.copy())
+        return FrameFeatures(np.zeros((0, cfg.n_mels), dtype=np.float32), np.zeros((0,), dtype=np.float32))
     frames = np.lib.stride_tricks.sliding_window_view(audio, cfg.n_fft)[:: cfg.hop_length][:n]
     return _analyze_frames(frames, cfg)
 
@@ -174,7 +160,6 @@ class StreamingFeatures:
         capacity = cfg.frames_per_window
         self._logmel = np.zeros((capacity, cfg.n_mels), dtype=np.float32)
         self._level_db = np.zeros(capacity, dtype=np.float32)
-        self._voicing = np.zeros(capacity, dtype=np.float32)
         self._pending = np.zeros(0, dtype=np.float32)
         self.frames_total = 0
 
@@ -191,11 +176,7 @@ class StreamingFeatures:
             return 0
         self._pending = self._pending[count * self.cfg.hop_length :]
         keep = min(count, len(self._logmel))
-        for store, values in (
-            (self._logmel, new.logmel),
-            (self._level_db, new.level_db),
-            (self._voicing, new.voicing),
-        ):
+        for store, values in ((self._logmel, new.logmel), (self._level_db, new.level_db)):
             store[: len(store) - keep] = store[keep:]
             store[len(store) - keep :] = values[count - keep :]
         self.frames_total += count
@@ -203,4 +184,4 @@ class StreamingFeatures:
 
     def window(self) -> FrameFeatures:
         """A copy of the newest ``frames_per_window`` frames (valid once that many were pushed)."""
-        return FrameFeatures(self._logmel.copy(), self._level_db.copy(), self._voicing.copy())
+        return FrameFeatures(self._logmel.copy(), self._level_db.copy())

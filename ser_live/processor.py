@@ -1,4 +1,4 @@
-"""From audio samples to emotion results, synchronously: features -> gate -> model -> smoothing.
+"""From audio samples to emotion results, synchronously: front end -> gate -> model -> smoothing.
 
 :class:`StreamProcessor` is the whole per-hop computation with no threads and no devices, so the
 live engine, file analysis and tests all run the very same code. Push samples in any chunk
@@ -16,10 +16,12 @@ from typing import Any
 import numpy as np
 
 from ser_live.config import FeatureConfig
-from ser_live.features import FrameFeatures, StreamingFeatures, normalize_window
-from ser_live.gate import GateConfig, is_speech, voiced_ratio
+from ser_live.features import FrameFeatures, normalize_window
+from ser_live.frontend import AudioTap, StreamingFrontEnd
+from ser_live.gate import GateConfig, speech_ratio
 from ser_live.model import EmotionClassifier
 from ser_live.smoothing import ProbabilitySmoother
+from ser_live.vad import SpeechDetector
 
 DEFAULT_SMOOTHING_S = 1.0
 # --low-power (a Raspberry Pi, a battery): one result a second instead of the model's hop. The model
@@ -46,8 +48,9 @@ class WindowResult:
     confidence: float | None
     probs: dict[str, float] | None
     level_db: float  # level of the newest hop, dBFS
-    voiced_ratio: float
-    compute_ms: float  # features + gate + model + smoothing for this window
+    speech_ratio: float  # share of the window's VAD frames that are speech
+    frame_probs: np.ndarray  # speech probability of each VAD frame completed in this hop (32 ms each)
+    compute_ms: float  # front end + gate + model + smoothing for this window
     latency_ms: float = 0.0  # compute plus queueing and device delay; the engine fills it in
 
     def to_record(self) -> dict[str, Any]:
@@ -57,19 +60,21 @@ class WindowResult:
             "label": self.label,
             "confidence": None if self.confidence is None else round(self.confidence, 4),
             "probs": None if self.probs is None else {k: round(v, 4) for k, v in self.probs.items()},
+            "speech_ratio": round(self.speech_ratio, 3),
             "level_db": round(self.level_db, 1),
             "latency_ms": round(self.latency_ms, 2),
         }
 
 
 class StreamProcessor:
-    def __init__(self, classifier: EmotionClassifier, settings: ProcessorSettings | None = None) -> None:
+    def __init__(self, classifier: EmotionClassifier, settings: ProcessorSettings | None = None,
+                 detector: SpeechDetector | None = None) -> None:
         self.classifier = classifier
         self.settings = settings or ProcessorSettings()
         self.cfg: FeatureConfig = classifier.features.with_timing(hop_s=self.settings.hop_s)
         self.labels = classifier.labels
         self.smoother = ProbabilitySmoother(self.settings.smoothing_s, self.cfg.hop_s)
-        self._features = StreamingFeatures(self.cfg)
+        self._front = StreamingFrontEnd(self.cfg, detector or SpeechDetector())
         self.samples_seen = 0
         self._until_window = self.cfg.window_samples
 
@@ -87,20 +92,21 @@ class StreamProcessor:
 
     def reset(self, t_s: float | None = None) -> None:
         """Start afresh (after a gap in the input); ``t_s`` keeps stream time continuous."""
-        self._features.reset()
+        self._front.reset()
         self.smoother.reset()
         self._until_window = self.cfg.window_samples
         if t_s is not None:
             self.samples_seen = round(t_s * self.cfg.sample_rate_hz)
 
-    def push(self, samples: np.ndarray) -> list[WindowResult]:
-        """Feed float32 mono samples at the model's rate; returns the windows they completed."""
+    def push(self, samples: np.ndarray, tap: AudioTap | None = None) -> list[WindowResult]:
+        """Feed float32 mono samples at the model's rate; returns the windows they completed.
+        ``tap`` receives the audio as filtered, as everything downstream sees it (the waveform)."""
         results = []
         samples = np.asarray(samples, dtype=np.float32)
         while len(samples):
             take = min(len(samples), self._until_window)
             started = time.perf_counter()
-            self._features.push(samples[:take])
+            self._front.push(samples[:take], tap)
             self.samples_seen += take
             self._until_window -= take
             samples = samples[take:]
@@ -111,17 +117,17 @@ class StreamProcessor:
 
     def flush(self) -> list[WindowResult]:
         """At the end of input: a clip shorter than one window is padded so it still gets a verdict."""
-        if self.samples_seen and self._features.frames_total < self.cfg.frames_per_window:
+        if self.samples_seen and self._front.frames_total < self.cfg.frames_per_window:
             return self.push(np.zeros(self._until_window, dtype=np.float32))
         return []
 
     def _evaluate(self, started: float) -> WindowResult:
-        window = self._features.window()
+        window = self._front.window()
         gate = self.settings.gate
-        speech = is_speech(window, gate)
+        speech = window.is_speech(gate)
         label = confidence = probs = None
         if speech:
-            raw = self.classifier.predict(normalize_window(window.logmel, self.cfg))
+            raw = self.classifier.predict(normalize_window(window.features.logmel, self.cfg))
             smoothed = self.smoother.update(raw)
             best = int(np.argmax(smoothed))
             label, confidence = self.labels[best], float(smoothed[best])
@@ -135,8 +141,9 @@ class StreamProcessor:
             label=label,
             confidence=confidence,
             probs=probs,
-            level_db=_hop_level_db(window, self.cfg.frames_per_hop),
-            voiced_ratio=voiced_ratio(window, gate),
+            level_db=_hop_level_db(window.features, self.cfg.frames_per_hop),
+            speech_ratio=speech_ratio(window.frame_probs, gate),
+            frame_probs=window.new_probs,
             compute_ms=compute_ms,
             latency_ms=compute_ms,
         )

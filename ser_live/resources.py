@@ -13,6 +13,7 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 _ROOTS = (PACKAGE_DIR, PACKAGE_DIR.parent)  # installed wheel first, then the source checkout
 
 MODEL = "models/ser-cnn.tflite"
+VAD_MODEL = "models/vad/silero_vad_16k_sequence.onnx"
 DEMO_CLIP = "assets/demo/ser-live-demo.flac"
 ICON = "assets/ser-live.png"
 

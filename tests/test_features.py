@@ -1,4 +1,5 @@
-"""The one feature module: equal to librosa, and streaming equal to offline for any chunking."""
+"""The one feature module and the DC filter in front of it: equal to librosa, and streaming equal
+to offline for any chunking."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 
 from ser_live.config import FeatureConfig
 from ser_live.features import StreamingFeatures, mel_filterbank, normalize_window, offline_features, window_starts
+from ser_live.highpass import HighPass, highpass
 
 CFG = FeatureConfig()
 
@@ -58,7 +60,33 @@ def test_streaming_features_equal_offline(chunks: list[int]) -> None:
     tail = slice(len(offline) - CFG.frames_per_window, len(offline))
     np.testing.assert_allclose(window.logmel, offline.logmel[tail], atol=1e-5)
     np.testing.assert_allclose(window.level_db, offline.level_db[tail], atol=1e-4)
-    np.testing.assert_allclose(window.voicing, offline.voicing[tail], atol=1e-5)
+
+
+@settings(max_examples=25, deadline=None)
+@given(chunks=st.lists(st.integers(min_value=1, max_value=9000), min_size=1, max_size=40))
+def test_streaming_highpass_equals_offline_exactly(chunks: list[int]) -> None:
+    audio = speechlike(3.0, seed=len(chunks)) + np.float32(0.05)
+    offline = highpass(audio, CFG.sample_rate_hz, CFG.hop_length, CFG.highpass_hz)
+    stream = HighPass(CFG.sample_rate_hz, CFG.hop_length, CFG.highpass_hz)
+    edges = np.cumsum(chunks)
+    pieces = [stream.push(piece) for piece in np.split(audio, edges[edges < len(audio)])]
+    got = np.concatenate([*pieces, stream.flush()])
+    np.testing.assert_array_equal(got, offline)
+
+
+def test_highpass_removes_dc_and_rumble_and_keeps_the_voice() -> None:
+    n = 3 * CFG.sample_rate_hz
+    t = np.arange(n) / CFG.sample_rate_hz
+    settled = slice(CFG.sample_rate_hz, None)  # after the filter's first second
+
+    def gain_db(x: np.ndarray) -> float:
+        y = highpass(x.astype(np.float32), CFG.sample_rate_hz, CFG.hop_length, CFG.highpass_hz)
+        return float(10 * np.log10((np.mean(y[settled] ** 2) + 1e-20) / np.mean(x[settled] ** 2)))
+
+    assert gain_db(np.full(n, 0.05)) < -60  # a DC offset is gone
+    assert gain_db(np.sin(2 * np.pi * 15 * t)) < -14  # rumble well down
+    assert -1.5 < gain_db(np.sin(2 * np.pi * 100 * t)) < 0  # a low male voice's pitch passes
+    assert -0.2 < gain_db(np.sin(2 * np.pi * 1000 * t)) <= 0.01
 
 
 def test_window_count_follows_hop() -> None:
@@ -72,6 +100,8 @@ def test_invalid_config_is_rejected() -> None:
         FeatureConfig(hop_s=0.123)
     with pytest.raises(ValueError, match="log_floor"):
         FeatureConfig(log_floor=0.0)
+    with pytest.raises(ValueError, match="highpass_hz"):
+        FeatureConfig(highpass_hz=0.0)
     with pytest.raises(ValueError, match="unknown feature config keys"):
         FeatureConfig.from_dict({**CFG.to_dict(), "bogus": 1})
 

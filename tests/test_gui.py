@@ -69,6 +69,16 @@ def test_results_reach_plot_legend_and_label(window: MainWindow, demo_results: l
         expected = [np.nan if r.probs is None else r.probs[label] for r in demo_results]
         assert np.allclose(y, expected, atol=1e-6, equal_nan=True)
     assert list(plot.silence_mask()) == [not r.speech for r in demo_results]
+    # grey bands follow the detector's 32 ms frames; the waveform's green band is their complement
+    frames = np.concatenate([r.frame_probs for r in demo_results])[-plot.frames.capacity :]
+    threshold = window.session.settings.gate.frame_threshold
+    _, grey = plot.silence.getData()
+    assert len(grey) == len(frames) and np.array_equal(grey == 1.0, frames < threshold)
+    assert 0 < np.sum(grey) < len(grey)
+    window.waveform.show_audio(np.zeros(16000, np.float32), demo_results[-1].t)
+    _, green = window.waveform.speech.getData()
+    tail = frames[-len(green) :]
+    assert np.array_equal(green == 1.0, tail >= threshold) and green.max() == 1.0
     last = demo_results[-1]
     if last.speech:
         assert window.emotion_label.text() == last.label

@@ -1,4 +1,4 @@
-"""``python -m training {train,evaluate,cv,baselines}``: user mistakes end in one line, exit 2."""
+"""``python -m training {train,evaluate,cv,baselines,speech-check}``: user mistakes end in one line, exit 2."""
 
 from __future__ import annotations
 
@@ -86,13 +86,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="runs/baselines.json")
+
+    p = sub.add_parser("speech-check", help="which clips get an emotion: non-speech sounds vs speech corpora")
+    p.add_argument("--non-speech", action="append", default=[], metavar="PATH",
+                   help="folder of non-speech sounds, one sub-folder per class (e.g. ESC-10; repeatable)")
+    p.add_argument("--speech", action="append", default=[], metavar="PATH",
+                   help="speech corpus folder (repeatable): clips with a speech window, continuous speech per speaker")
+    p.add_argument("--no-synthetic", action="store_true", help="skip the synthetic impostors")
+    p.add_argument("--model", help="model to run (default: the shipped one; only labels depend on it)")
+    p.add_argument("--out", default="runs/speech-check.json")
     return parser
 
 
 def run(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     cfg = FeatureConfig(front_end=getattr(args, "front_end", FeatureConfig().front_end))
-    cache = Path(args.cache) if args.cache else None
+    cache = Path(args.cache) if getattr(args, "cache", "") else None
     if args.command == "train":
         out = Path(args.out)
         if out.suffix == ".tflite":
@@ -118,6 +127,11 @@ def run(argv: list[str] | None = None) -> int:
         from training.baselines import baselines_command
 
         baselines_command(args.data, cfg, args.actors, args.drop_label, args.folds, args.seed, Path(args.out), cache)
+    elif args.command == "speech-check":
+        from training.speech_check import speech_check
+
+        speech_check([Path(p) for p in args.non_speech], [Path(p) for p in args.speech], Path(args.out),
+                     Path(args.model) if args.model else None, synthetic=not args.no_synthetic)
     return 0
 
 

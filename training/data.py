@@ -1,7 +1,9 @@
 """Clips -> log-mel frames (clean and augmented copies), cached, plus windows for evaluation.
 
-Every feature here comes from ``ser_live.features.offline_features`` and every window the
-model sees goes through ``ser_live.features.normalize_window``: exactly what the app computes.
+Every feature here comes from ``ser_live.frontend.offline_front_end`` (DC filter, log-mel,
+voice activity), windows are picked as speech by the app's own rule (``ser_live.gate``) and every
+window the model sees goes through ``ser_live.features.normalize_window``: exactly what the app
+computes.
 """
 
 from __future__ import annotations
@@ -18,13 +20,15 @@ import numpy as np
 from ser_live.audio_io import load_audio
 from ser_live.config import EMOTIONS, FeatureConfig
 from ser_live.errors import AudioFileError
-from ser_live.features import FrameFeatures, normalize_window, offline_features, window_starts
-from ser_live.gate import GateConfig, is_speech
+from ser_live.features import normalize_window, window_starts
+from ser_live.frontend import ClipAnalysis, offline_front_end
+from ser_live.gate import GateConfig
+from ser_live.vad import SpeechDetector
 from training import augment
 from training.datasets import Clip, DatasetSummary
 
 log = logging.getLogger(__name__)
-AUGMENT_VERSION = 3
+AUGMENT_VERSION = 4  # 4: DC filter in front, speech windows picked by the VAD
 START_STRIDE = 5  # candidate crop starts every 5 frames (50 ms)
 
 
@@ -70,21 +74,16 @@ class Bank:
     offsets: np.ndarray  # (items + 1,) frame offsets
     item_clip: np.ndarray  # (items,) index into the clip list
     item_copy: np.ndarray  # (items,) 0 = clean
-    starts: list[np.ndarray]  # per item: window starts that pass the speech gate (or all starts)
+    starts: list[np.ndarray]  # per item: window starts that the app would call speech (or all starts)
 
     def frames(self, item: int) -> np.ndarray:
         return self.logmel[self.offsets[item] : self.offsets[item + 1]]
 
 
-def _speech_starts(feats: FrameFeatures, cfg: FeatureConfig, gate: GateConfig) -> np.ndarray:
-    last = len(feats) - cfg.frames_per_window
+def _speech_starts(clip: ClipAnalysis, cfg: FeatureConfig, gate: GateConfig) -> np.ndarray:
+    last = len(clip.features) - cfg.frames_per_window
     candidates = np.arange(0, last + 1, START_STRIDE)
-    good = [
-        s for s in candidates
-        if is_speech(FrameFeatures(feats.logmel[s : s + cfg.frames_per_window],
-                                   feats.level_db[s : s + cfg.frames_per_window],
-                                   feats.voicing[s : s + cfg.frames_per_window]), gate)
-    ]
+    good = [s for s in candidates if clip.window(int(s), cfg).is_speech(gate)]
     return np.asarray(good if good else candidates, dtype=np.int32)
 
 
@@ -115,9 +114,10 @@ def load_bank(clips: list[Clip], cfg: FeatureConfig, copies: int, seed: int, cac
 
 
 def build_bank(clips: list[Clip], audio: list[np.ndarray], cfg: FeatureConfig, copies: int, seed: int,
-               cache_dir: Path | None = None, gate: GateConfig | None = None) -> Bank:
+               cache_dir: Path | None = None) -> Bank:
     """Features of each clip plus ``copies`` augmented renderings (each seeded by clip and copy)."""
-    gate = gate or GateConfig()
+    gate = GateConfig()  # the app's default rule picks the windows the model learns from
+    detector = SpeechDetector()
     path = None
     if cache_dir is not None:
         path = _bank_path(clips, cfg, copies, seed, cache_dir)
@@ -131,12 +131,12 @@ def build_bank(clips: list[Clip], audio: list[np.ndarray], cfg: FeatureConfig, c
             else:
                 rng = np.random.default_rng([seed, ci, copy])
                 rendered = pad_to_window(augment.random_chain(samples, cfg.sample_rate_hz, rng), cfg, rng)
-            feats = offline_features(rendered, cfg)
-            mels.append(feats.logmel.astype(np.float16))
-            offsets.append(offsets[-1] + len(feats))
+            analysed = offline_front_end(rendered, cfg, detector)
+            mels.append(analysed.features.logmel.astype(np.float16))
+            offsets.append(offsets[-1] + len(analysed.features))
             item_clip.append(ci)
             item_copy.append(copy)
-            starts.append(_speech_starts(feats, cfg, gate))
+            starts.append(_speech_starts(analysed, cfg, gate))
     bank = Bank(np.concatenate(mels), np.asarray(offsets, np.int64), np.asarray(item_clip, np.int32),
                 np.asarray(item_copy, np.int16), starts)
     if path is not None:
@@ -165,20 +165,20 @@ class EvalWindows:
 
     windows: np.ndarray  # (n, frames, mels) normalized float32
     clip_index: np.ndarray  # (n,)
-    speech: np.ndarray  # (n,) bool: the gate lets this window through
+    speech: np.ndarray  # (n,) bool: the app calls this window speech
 
 
 def eval_windows(audio: list[np.ndarray], cfg: FeatureConfig, gate: GateConfig | None = None) -> EvalWindows:
     gate = gate or GateConfig()
+    detector = SpeechDetector()
     wins, idx, speech = [], [], []
-    n = cfg.frames_per_window
     for ci, samples in enumerate(audio):
-        feats = offline_features(samples, cfg)
-        for s in window_starts(len(feats), cfg):
-            part = FrameFeatures(feats.logmel[s : s + n], feats.level_db[s : s + n], feats.voicing[s : s + n])
-            wins.append(normalize_window(part.logmel, cfg))
+        analysed = offline_front_end(samples, cfg, detector)
+        for s in window_starts(len(analysed.features), cfg):
+            window = analysed.window(s, cfg)
+            wins.append(normalize_window(window.features.logmel, cfg))
             idx.append(ci)
-            speech.append(is_speech(part, gate))
+            speech.append(window.is_speech(gate))
     return EvalWindows(np.stack(wins), np.asarray(idx), np.asarray(speech))
 
 

@@ -13,16 +13,20 @@ import pyqtgraph as pg
 from PyQt6 import QtCore, QtGui, QtWidgets
 
 from ser_live.processor import WindowResult
+from ser_live.vad import FRAME_SAMPLES, VAD_SAMPLE_RATE_HZ
+
+FRAME_S = FRAME_SAMPLES / VAD_SAMPLE_RATE_HZ  # one voice-activity frame: 32 ms
 
 WAVEFORM_BINS = 800  # min/max pairs across the waveform plot: about one per pixel column
 HISTORY_S = 30.0
-LEVEL_FLOOR_DB = -60.0
+LEVEL_FLOOR_DB = -90.0
 LEVEL_WARN_DB = -12.0
 LEVEL_CLIP_DB = -3.0
 PEAK_HOLD_S = 1.5
 WAVEFORM_MIN_RANGE = 0.02  # the waveform's vertical scale never zooms in further than +-0.02
 WAVEFORM_RESCALE_FACTOR = 1.6  # rescale only when the signal's peak moves this much (no jitter)
 SILENCE_BRUSH = (150, 150, 150, 55)
+SPEECH_BRUSH = (46, 158, 72, 40)  # the waveform's background where the detector heard speech
 BACKGROUND = "w"
 FOREGROUND = (60, 60, 60)
 
@@ -71,13 +75,60 @@ def _static_plot(widget: pg.PlotWidget, grid: bool) -> pg.PlotItem:
     return item
 
 
-class WaveformPlot(pg.PlotWidget):
-    """The last seconds of audio as a min/max envelope (one pair per bin), newest on the right."""
+class FrameHistory:
+    """The newest voice-activity frames (32 ms each): fixed-size arrays, oldest first, and a
+    band curve that marks the frames on one side of the detector's threshold."""
 
-    def __init__(self, seconds: float, sample_rate_hz: int, parent: QtWidgets.QWidget | None = None) -> None:
+    def __init__(self, seconds: float, threshold: float) -> None:
+        self.threshold = threshold
+        self.capacity = math.ceil(seconds / FRAME_S) + 1
+        self.count = 0
+        self.end_s = np.zeros(self.capacity, dtype=np.float64)  # stream time at each frame's end
+        self.probs = np.zeros(self.capacity, dtype=np.float32)
+        self._edges = np.zeros(self.capacity + 1, dtype=np.float64)
+        self._band = np.zeros(self.capacity, dtype=np.float32)
+
+    def clear(self) -> None:
+        self.count = 0
+
+    def add(self, results: list[WindowResult]) -> None:
+        """Append each result's new frames; they end at the result's time, 32 ms apart."""
+        for result in results:
+            n = min(len(result.frame_probs), self.capacity)
+            if n == 0:
+                continue
+            self.end_s[:-n] = self.end_s[n:]
+            self.probs[:-n] = self.probs[n:]
+            self.end_s[-n:] = result.t - FRAME_S * np.arange(n - 1, -1, -1)
+            self.probs[-n:] = result.frame_probs[-n:]
+            self.count = min(self.capacity, self.count + n)
+
+    def band(self, now_s: float, speech: bool, low: float, high: float) -> tuple[np.ndarray, np.ndarray]:
+        """Step-curve data (edges, heights) that rise to ``high`` over the frames that are speech
+        (or, with ``speech=False``, that are not) and stay at ``low`` elsewhere; x is seconds
+        relative to ``now_s``."""
+        n = self.count
+        if n == 0:
+            return np.array([-1.0, 0.0]), np.full(1, low, dtype=np.float32)
+        edges = self._edges[-(n + 1) :]
+        np.subtract(self.end_s[-n:], now_s, out=edges[1:])
+        edges[0] = edges[1] - FRAME_S
+        band = self._band[-n:]
+        heard = self.probs[-n:] >= self.threshold
+        band[:] = np.where(heard == speech, high, low)
+        return edges, band
+
+
+class WaveformPlot(pg.PlotWidget):
+    """The last seconds of audio as a min/max envelope (one pair per bin), newest on the right,
+    on a green background where the voice-activity detector heard speech."""
+
+    def __init__(self, seconds: float, sample_rate_hz: int, threshold: float,
+                 parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
         self.seconds = seconds
         self.sample_rate_hz = sample_rate_hz
+        self.frames = FrameHistory(seconds, threshold)
         item = _static_plot(self, grid=False)
         item.setLabel("bottom", "time (s, 0 = now)")
         item.setXRange(-seconds, 0, padding=0)
@@ -89,12 +140,28 @@ class WaveformPlot(pg.PlotWidget):
         self._y = np.zeros(2 * WAVEFORM_BINS, dtype=np.float32)
         self._bin_min = np.zeros(WAVEFORM_BINS, dtype=np.float32)
         self._bin_max = np.zeros(WAVEFORM_BINS, dtype=np.float32)
+        # The speech band spans +-1, the whole of any vertical range the plot shows.
+        self.speech = pg.PlotCurveItem(
+            x=np.array([-1.0, 0.0]), y=np.full(1, -1.0), stepMode="center", fillLevel=-1.0,
+            brush=pg.mkBrush(*SPEECH_BRUSH), pen=pg.mkPen(None), skipFiniteCheck=True,
+        )
+        item.addItem(self.speech)
         # A bare PlotCurveItem: PlotDataItem's per-call bookkeeping costs more than the drawing here.
         self.curve = pg.PlotCurveItem(self._x, self._y, pen=pg.mkPen((40, 90, 160), width=1), skipFiniteCheck=True)
         item.addItem(self.curve)
 
-    def show_audio(self, audio: np.ndarray) -> None:
-        """Draw ``audio`` (the newest ``seconds`` at the model's rate, oldest first)."""
+    def add_results(self, results: list[WindowResult]) -> None:
+        self.frames.add(results)
+
+    def clear_history(self) -> None:
+        self.frames.clear()
+        self.speech.setData(x=np.array([-1.0, 0.0]), y=np.full(1, -1.0))
+
+    def show_audio(self, audio: np.ndarray, now_s: float) -> None:
+        """Draw ``audio`` (the newest ``seconds`` at the model's rate, oldest first), whose last
+        sample is at stream time ``now_s``, and the speech band under it."""
+        edges, band = self.frames.band(now_s, speech=True, low=-1.0, high=1.0)
+        self.speech.setData(x=edges, y=band, skipFiniteCheck=True)
         per_bin = len(audio) // WAVEFORM_BINS
         if per_bin == 0:
             return
@@ -119,14 +186,16 @@ class WaveformPlot(pg.PlotWidget):
 class ProbabilityPlot(pg.PlotWidget):
     """Rolling probabilities of every emotion over the last ``HISTORY_S`` seconds.
 
-    Silent windows have no probabilities: the curves break there (NaN, drawn with
-    ``connect="finite"``) and a grey band shades the silence.
+    Windows without speech have no probabilities: the curves break there (NaN, drawn with
+    ``connect="finite"``). A grey band shades every 32 ms frame the voice-activity detector did
+    not hear as speech, so pauses show at the detector's resolution, not the hop's.
     """
 
     def __init__(
         self,
         labels: tuple[str, ...],
         hop_s: float,
+        threshold: float,
         history_s: float = HISTORY_S,
         parent: QtWidgets.QWidget | None = None,
     ) -> None:
@@ -138,10 +207,9 @@ class ProbabilityPlot(pg.PlotWidget):
         self.count = 0  # filled slots, at the end of the arrays
         self._t = np.zeros(self.capacity, dtype=np.float64)
         self._probs = np.full((len(labels), self.capacity), np.nan, dtype=np.float32)
-        self._silent = np.zeros(self.capacity, dtype=np.float32)
+        self._silent = np.zeros(self.capacity, dtype=bool)
         self._x = np.zeros(self.capacity, dtype=np.float64)
-        self._edges = np.zeros(self.capacity + 1, dtype=np.float64)
-        self._shade = np.zeros(self.capacity, dtype=np.float32)
+        self.frames = FrameHistory(history_s, threshold)
         item = _static_plot(self, grid=True)
         item.setLabel("left", "probability")
         item.setLabel("bottom", "time (s, 0 = now)")
@@ -163,7 +231,8 @@ class ProbabilityPlot(pg.PlotWidget):
     def clear_history(self) -> None:
         self.count = 0
         self._probs.fill(np.nan)
-        self._silent.fill(0)
+        self._silent.fill(False)
+        self.frames.clear()
         for curve in self.curves.values():
             curve.setData([], [])
         self.silence.setData(x=np.array([-1.0, 0.0]), y=np.zeros(1))
@@ -179,11 +248,11 @@ class ProbabilityPlot(pg.PlotWidget):
             self._t[-1] = result.t
             if result.probs is None:
                 self._probs[:, -1] = np.nan
-                self._silent[-1] = 1.0
             else:
                 self._probs[:, -1] = [result.probs.get(label, np.nan) for label in self.labels]
-                self._silent[-1] = 0.0
+            self._silent[-1] = result.probs is None
             self.count = min(self.capacity, self.count + 1)
+        self.frames.add(results)
         self._redraw()
 
     def _redraw(self) -> None:
@@ -192,15 +261,7 @@ class ProbabilityPlot(pg.PlotWidget):
         x = self._x[-n:]
         for i, label in enumerate(self.labels):
             self.curves[label].setData(x, self._probs[i, -n:])
-        # Shade from the last point before a silence to the first after it: exactly where
-        # the curves break. Bar j spans [x_j, x_j+1]; the last one reaches past "now".
-        edges = self._edges[-(n + 1) :]
-        edges[:-1] = x
-        edges[-1] = x[-1] + self.hop_s
-        shade = self._shade[-n:]
-        silent = self._silent[-n:]
-        np.maximum(silent[:-1], silent[1:], out=shade[:-1])
-        shade[-1] = silent[-1]
+        edges, shade = self.frames.band(self._t[-1], speech=False, low=0.0, high=1.0)
         self.silence.setData(x=edges, y=shade)
 
     def series(self, label: str) -> tuple[np.ndarray, np.ndarray]:
@@ -209,7 +270,8 @@ class ProbabilityPlot(pg.PlotWidget):
         return self._x[-self.count :].copy(), self._probs[i, -self.count :].copy()
 
     def silence_mask(self) -> np.ndarray:
-        return self._silent[-self.count :] > 0
+        """Per result: True where the window held no speech (the curves break there)."""
+        return self._silent[-self.count :].copy()
 
 
 class LevelMeter(QtWidgets.QWidget):

@@ -175,7 +175,7 @@ class MainWindow(QtWidgets.QMainWindow):
         wave_box.setSpacing(2)
         wave_caption = QtWidgets.QLabel(f"waveform, last {WAVEFORM_SECONDS:g} s, and input level")
         wave_caption.setStyleSheet("color: #666;")
-        self.waveform = WaveformPlot(WAVEFORM_SECONDS, sample_rate_hz)
+        self.waveform = WaveformPlot(WAVEFORM_SECONDS, sample_rate_hz, self.session.settings.gate.frame_threshold)
         self.waveform.setMinimumHeight(150)
         self.level_meter = LevelMeter()
         self.level_meter.set_gate(self.session.settings.gate.min_level_db)
@@ -189,9 +189,10 @@ class MainWindow(QtWidgets.QMainWindow):
         prob_layout = QtWidgets.QVBoxLayout(self.prob_panel)
         prob_layout.setContentsMargins(0, 0, 0, 0)
         prob_layout.setSpacing(2)
-        self.probabilities = ProbabilityPlot(self.labels, hop_s)
+        self.probabilities = ProbabilityPlot(self.labels, hop_s, self.session.settings.gate.frame_threshold)
         prob_caption = QtWidgets.QLabel(
-            f"emotion probabilities, last {self.probabilities.history_s:g} s (grey: silence, no emotion)"
+            f"emotion probabilities of each {self.session.processor.cfg.window_s:g} s window, at its end, last "
+            f"{self.probabilities.history_s:g} s (grey: no speech heard; green on the waveform: speech)"
         )
         prob_caption.setStyleSheet("color: #666;")
         self.legend = EmotionLegend(self.probabilities.colours)
@@ -414,6 +415,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._last_file = getattr(source, "path", None)
         self.banner.hide()
         self.probabilities.clear_history()
+        self.waveform.clear_history()
         self.legend.set_probs(None)
         self.show_idle("listening\u2026")
         self.paint_counter.reset()
@@ -580,6 +582,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if not results:
             return
         self.probabilities.add_results(results)
+        self.waveform.add_results(results)
         latest = results[-1]
         self.last_result = latest
         self.legend.set_probs(latest.probs)
@@ -605,7 +608,8 @@ class MainWindow(QtWidgets.QMainWindow):
         if running or self._was_running:
             audio = self.session.recent_audio()
             if audio is not None:
-                self.waveform.show_audio(audio)
+                processor = self.session.processor
+                self.waveform.show_audio(audio, processor.samples_seen / processor.cfg.sample_rate_hz)
                 self.level_meter.set_level(level_db(audio, self.session.processor.cfg.sample_rate_hz), elapsed)
         if self._was_running and not running:
             self._was_running = False
