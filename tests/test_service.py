@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from ser_live.processor import WindowResult
@@ -26,7 +27,7 @@ LABELS = ("calm", "happy")
 
 def _result(t: float) -> WindowResult:
     return WindowResult(t=t, speech=True, label="happy", confidence=0.75, probs={"calm": 0.25, "happy": 0.75},
-                        level_db=-20.0, voiced_ratio=0.5, compute_ms=1.0)
+                        level_db=-20.0, speech_ratio=0.5, frame_probs=np.zeros(0, np.float32), compute_ms=1.0)
 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "csv"])
