@@ -404,7 +404,14 @@ def evaluate_command(data, model_path: Path, actors=None, drop_labels=(), report
         log("int8 vs float: no <name>.float.tflite beside the model, agreement not measured")
     if res.no_speech_clips:
         log(f"clips with no speech window (scored on all their windows): {res.no_speech_clips}")
+    from training.calibration import ece
     from training.evaluate import per_class_report
+
+    labels = label_indices(clips)
+    probs = clip_mean(res.window_probs, ev.clip_index, ev.speech, len(clips))
+    log(f"confidence (temperature {meta.calibration.temperature:g} from the model JSON): ECE per speech window "
+        f"{ece(res.window_probs[ev.speech], labels[ev.clip_index[ev.speech]]):.3f}, per clip {ece(probs, labels):.3f}; "
+        f"mean clip confidence {probs.max(axis=1).mean():.3f}")
 
     log("per clip:\n" + per_class_report(res.clip_true, res.clip_pred))
     if report_dir:
