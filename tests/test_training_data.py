@@ -259,3 +259,16 @@ def test_a_noisy_room_condition_adds_noise_at_its_snr_the_same_every_time() -> N
 
     noise = add_noise(audio[0], np.random.default_rng(0), (10.0, 10.0)) - audio[0]
     assert 10 * np.log10(np.mean(audio[0] ** 2) / np.mean(noise**2)) == pytest.approx(10.0, abs=0.05)
+
+
+def test_a_bank_rendered_in_two_processes_equals_one_rendered_in_one() -> None:
+    from training.data import build_bank
+
+    cfg = FeatureConfig()
+    clips, audio, _ = load_dataset([str(FIXTURES / "tess"), str(FIXTURES / "savee")], cfg, log=lambda *_: None)
+    one = build_bank(clips, audio, cfg, copies=1, seed=2)
+    two = build_bank(clips, audio, cfg, copies=1, seed=2, parallel=2)
+    assert np.array_equal(one.logmel, two.logmel) and np.array_equal(one.offsets, two.offsets)
+    assert np.array_equal(one.item_clip, two.item_clip) and np.array_equal(one.item_copy, two.item_copy)
+    assert all(np.array_equal(a, b) for a, b in zip(one.starts, two.starts, strict=True))
+    assert len(one.offsets) == 2 * len(clips) + 1

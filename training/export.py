@@ -20,6 +20,26 @@ CITATION = (
     "PLoS ONE 13(5): e0196391. https://doi.org/10.1371/journal.pone.0196391"
 )
 
+# Other corpora whose clips may shape shipped weights: (licence, citation). Their READMEs in
+# ../shared/datasets say the same; a model card must name each one it was trained on.
+CORPUS_TERMS: dict[str, tuple[str, str]] = {
+    "tess": ("CC BY-NC-ND 4.0 (TESS: non-commercial)",
+             "Pichora-Fuller, M. Kathleen; Dupuis, Kate (2020). Toronto emotional speech set (TESS). Borealis. "
+             "https://doi.org/10.5683/SP2/E8H2MF"),
+    "savee": ("SAVEE: free for research use from the University of Surrey (non-commercial research use)",
+              "S. Haq and P.J.B. Jackson (2010). Multimodal Emotion Recognition. In W. Wang (ed), Machine Audition: "
+              "Principles, Algorithms and Systems, IGI Global, pp. 398-423."),
+}
+
+
+def licence_and_citation(corpora: set[str]) -> tuple[str, str]:
+    """The card's licence and citation lines for weights trained on ``corpora``."""
+    others = [CORPUS_TERMS[c] for c in sorted(corpora) if c in CORPUS_TERMS]
+    if not others:
+        return LICENCE, CITATION
+    licence = "; ".join([LICENCE] + [lic for lic, _ in others]) + ": non-commercial (research) use only"
+    return licence, " | ".join([CITATION] + [cit for _, cit in others])
+
 
 def _converter(model):
     import tensorflow as tf

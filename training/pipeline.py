@@ -26,6 +26,7 @@ from training.datasets import (
     speaker_folds,
 )
 from training.evaluate import DECIDED_MARGIN, Evaluation, evaluate_model, metrics, write_report
+from training.export import licence_and_citation
 from training.train import Recipe, describe_network, train_model
 
 DEFAULT_CACHE = Path("runs/cache")
@@ -172,7 +173,7 @@ def cross_validate(clips, audio, cfg, recipe: Recipe, folds: int, out_dir: Path,
         recipe = Recipe(**{**old["recipe"], "widths": tuple(old["recipe"]["widths"])})
         return score_folds(clips, audio, cfg, recipe, groups, out_dir, log, condition, old["seconds"])
     start = time.time()
-    bank = build_bank(clips, audio, cfg, recipe.copies, recipe.seed, cache_dir)
+    bank = build_bank(clips, audio, cfg, recipe.copies, recipe.seed, cache_dir, parallel)
     run_jobs(fold_jobs(clips, groups, out_dir), bank, clips, cfg, recipe, cache_dir, parallel, log)
     return score_folds(clips, audio, cfg, recipe, groups, out_dir, log, condition, round(time.time() - start))
 
@@ -350,7 +351,8 @@ def train_command(data, out: Path, cfg: FeatureConfig, recipe: Recipe, actors=No
         "recipe": recipe.to_dict(),
         "limitations": limitations(clips),
     }
-    bank = build_bank(clips, audio, cfg, recipe.copies, recipe.seed, cache_dir)
+    card["licence"], card["citation"] = licence_and_citation({c.corpus for c in clips})
+    bank = build_bank(clips, audio, cfg, recipe.copies, recipe.seed, cache_dir, parallel)
     cv_dir = cv_dir or Path("runs") / f"cv-{out.name}"
     groups = speaker_folds([c.speaker for c in clips], cv_folds) if cv_folds else []
     jobs = fold_jobs(clips, groups, cv_dir) + [TrainJob("final", np.arange(len(clips)), out, card)]
