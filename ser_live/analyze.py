@@ -22,6 +22,7 @@ class ClipReport:
     confidence: float | None
     probs: dict[str, float] | None
     speech_ratio: float
+    uncertain: bool  # confidence below the model's uncertain_below: the label is a best guess
     windows: int
     duration_s: float
 
@@ -30,6 +31,7 @@ class ClipReport:
             "file": self.file,
             "label": self.label,
             "confidence": None if self.confidence is None else round(self.confidence, 4),
+            "uncertain": self.uncertain,
             "probs": None if self.probs is None else {k: round(v, 4) for k, v in self.probs.items()},
             "speech_ratio": round(self.speech_ratio, 3),
             "windows": self.windows,
@@ -55,6 +57,8 @@ def analyze_file(path: Path, processor: StreamProcessor) -> ClipReport:
         confidence=confidence,
         probs=probs,
         speech_ratio=len(speech) / len(results) if results else 0.0,
+        uncertain=confidence is not None
+        and confidence < processor.classifier.metadata.calibration.uncertain_below,
         windows=len(results),
         duration_s=len(audio) / processor.cfg.sample_rate_hz,
     )

@@ -198,6 +198,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
             print(f"ser-live: skipped: {exc}", file=sys.stderr)
             continue
         key = report.label or "no speech"
+        if report.uncertain:
+            key = f"{key}?"  # a best guess below the model's confidence threshold, not a verdict
         counts[key] = counts.get(key, 0) + 1
         if args.json:
             print(json.dumps(report.to_record()), flush=True)

@@ -52,6 +52,9 @@ class WindowResult:
     frame_probs: np.ndarray  # speech probability of each VAD frame completed in this hop (32 ms each)
     compute_ms: float  # front end + gate + model + smoothing for this window
     latency_ms: float = 0.0  # compute plus queueing and device delay; the engine fills it in
+    # speech whose (calibrated) confidence is below the model's uncertain_below: label and probs
+    # stay, but nobody should read the label as a verdict
+    uncertain: bool = False
 
     def to_record(self) -> dict[str, Any]:
         return {
@@ -59,6 +62,7 @@ class WindowResult:
             "speech": self.speech,
             "label": self.label,
             "confidence": None if self.confidence is None else round(self.confidence, 4),
+            "uncertain": self.uncertain,
             "probs": None if self.probs is None else {k: round(v, 4) for k, v in self.probs.items()},
             "speech_ratio": round(self.speech_ratio, 3),
             "level_db": round(self.level_db, 1),
@@ -126,12 +130,14 @@ class StreamProcessor:
         gate = self.settings.gate
         speech = window.is_speech(gate)
         label = confidence = probs = None
+        uncertain = False
         if speech:
             raw = self.classifier.predict(normalize_window(window.features.logmel, self.cfg))
             smoothed = self.smoother.update(raw)
             best = int(np.argmax(smoothed))
             label, confidence = self.labels[best], float(smoothed[best])
             probs = {name: float(p) for name, p in zip(self.labels, smoothed, strict=True)}
+            uncertain = confidence < self.classifier.metadata.calibration.uncertain_below
         else:
             self.smoother.reset()
         compute_ms = (time.perf_counter() - started) * 1000.0
@@ -146,6 +152,7 @@ class StreamProcessor:
             frame_probs=window.new_probs,
             compute_ms=compute_ms,
             latency_ms=compute_ms,
+            uncertain=uncertain,
         )
 
 

@@ -28,7 +28,7 @@ class CsvSink:
         self.labels = labels
         self._writer = csv.writer(stream)
         self._writer.writerow(
-            ["t", "speech", "label", "confidence", "level_db", "latency_ms", *(f"p_{x}" for x in labels)]
+            ["t", "speech", "label", "confidence", "uncertain", "level_db", "latency_ms", *(f"p_{x}" for x in labels)]
         )
 
     def __call__(self, result: WindowResult) -> None:
@@ -36,7 +36,8 @@ class CsvSink:
         probs = record["probs"] or {}
         self._writer.writerow(
             [record["t"], int(record["speech"]), record["label"] or "", record["confidence"] or "",
-             record["level_db"], record["latency_ms"], *(probs.get(x, "") for x in self.labels)]
+             int(record["uncertain"]), record["level_db"], record["latency_ms"],
+             *(probs.get(x, "") for x in self.labels)]
         )
         self.stream.flush()
 

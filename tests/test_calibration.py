@@ -10,8 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ser_live.audio_io import load_audio
 from ser_live.errors import ModelError
 from ser_live.model import Calibration, EmotionClassifier, ModelMetadata
+from ser_live.processor import ProcessorSettings, StreamProcessor
+from tests.conftest import fixture_clips
 from training.calibration import ece, fit_temperature, write_calibration
 
 
@@ -69,3 +72,18 @@ def test_fitting_recovers_a_known_overconfidence_and_removes_the_calibration_err
     assert t == pytest.approx(2.0, rel=0.05)
     assert ece(overconfident, labels) > 0.1
     assert ece(Calibration(t).apply(overconfident), labels) < 0.02
+
+
+@pytest.mark.parametrize(("uncertain_below", "expect"), [(0.0, False), (1.0, True)])
+def test_below_the_models_threshold_a_verdict_is_marked_uncertain(model_path: Path, tmp_path: Path,
+                                                                   uncertain_below: float, expect: bool) -> None:
+    """The threshold comes from the model JSON; label and probabilities are kept either way."""
+    copy = _copy_model(model_path, tmp_path)
+    meta = ModelMetadata.load(copy.with_suffix(".json"))
+    write_calibration(copy.with_suffix(".json"), meta.calibration.temperature, uncertain_below, "test")
+    clf = EmotionClassifier(copy)
+    processor = StreamProcessor(clf, ProcessorSettings(smoothing_s=0.0))
+    results = processor.push(load_audio(fixture_clips()[4], clf.features.sample_rate_hz)) + processor.flush()
+    speech = [r.to_record() for r in results if r.speech]
+    assert speech and all(r["uncertain"] is expect and r["label"] and r["probs"] for r in speech)
+    assert all(r.to_record()["uncertain"] is False for r in results if not r.speech)

@@ -80,13 +80,30 @@ def test_results_reach_plot_legend_and_label(window: MainWindow, demo_results: l
     tail = frames[-len(green) :]
     assert np.array_equal(green == 1.0, tail >= threshold) and green.max() == 1.0
     last = demo_results[-1]
-    if last.speech:
+    if last.speech and not last.uncertain:
         assert window.emotion_label.text() == last.label
         assert window.confidence_label.text() == f"confidence {last.confidence:.0%}"
+    if last.speech:
         assert "speech" in window.speech_indicator.text()
         assert window.legend.entries[last.label].font().bold()
     else:
         assert window.emotion_label.text() == "silence"
+
+
+def test_an_uncertain_verdict_is_called_uncertain_with_its_best_guess(window: MainWindow,
+                                                                      demo_results: list[WindowResult]) -> None:
+    """Below the model's confidence threshold the big label says 'uncertain', not an emotion;
+    the best guess, its confidence and the probabilities stay on screen."""
+    import dataclasses
+
+    speech = [r for r in demo_results if r.speech]
+    sure, unsure = dataclasses.replace(speech[-1], uncertain=False), dataclasses.replace(speech[-1], uncertain=True)
+    window.show_results([unsure])
+    assert window.emotion_label.text() == "uncertain"
+    assert window.confidence_label.text() == f"maybe {unsure.label} ({unsure.confidence:.0%})"
+    assert window.legend.entries[unsure.label].font().bold()
+    window.show_results([sure])
+    assert window.emotion_label.text() == sure.label
 
 
 def test_silence_is_shown_as_silence_not_an_emotion(window: MainWindow, classifier) -> None:  # noqa: ANN001

@@ -595,9 +595,14 @@ class MainWindow(QtWidgets.QMainWindow):
             self.confidence_label.setText("no speech in the last window")
         else:
             r, g, b = self.probabilities.colours[latest.label]
-            self.emotion_label.setText(latest.label)
-            self.emotion_label.setStyleSheet(f"color: rgb({r},{g},{b});")
-            self.confidence_label.setText(f"confidence {latest.confidence:.0%}")
+            if latest.uncertain:
+                self.emotion_label.setText("uncertain")
+                self.emotion_label.setStyleSheet(f"color: rgba({r},{g},{b},150);")
+                self.confidence_label.setText(f"maybe {latest.label} ({latest.confidence:.0%})")
+            else:
+                self.emotion_label.setText(latest.label)
+                self.emotion_label.setStyleSheet(f"color: rgb({r},{g},{b});")
+                self.confidence_label.setText(f"confidence {latest.confidence:.0%}")
 
     def tick(self) -> None:
         now = time.monotonic()
