@@ -26,8 +26,9 @@ AudioTap = Callable[[np.ndarray], None]
 
 # Silero VAD is level-sensitive: RAVDESS speech played 30 dB quieter lost half its speech frames.
 # So the detector hears each hop raised until the window's loud frames reach VAD_TARGET_DB (never
-# lowered, at most VAD_MAX_GAIN_DB): a quiet microphone is detected like a loud one. Very quiet
-# noise raised this way is still noise to the detector, and the gate's level floor still applies.
+# lowered: turning loud input down gained nothing on shouted speech and let more non-speech in;
+# at most VAD_MAX_GAIN_DB): a quiet microphone is detected like a loud one. Very quiet noise raised
+# this way is still noise to the detector, and the gate's level floor still applies.
 VAD_TARGET_DB = -25.0
 VAD_MAX_GAIN_DB = 60.0
 
