@@ -87,13 +87,13 @@ class HighPass:
         for end in local[:, -1].tolist():
             entering.append(carry)
             carry = end + (self._a * carry) * last_pow
-            if abs(carry) < TINY:
+            if not abs(carry) >= TINY:  # also a NaN from bad input: it must not stick forever
                 carry = 0.0
         local += np.multiply.outer(self._a * np.asarray(entering), self._pow)
         y = local.reshape(-1)[:n]
         y[np.abs(y) < TINY] = 0.0
         if n % b == 0:  # a partial last block leaves no state: only flush() filters one
-            self._x_last[stage] = x[-1]
+            self._x_last[stage] = x[-1] if np.isfinite(x[-1]) else 0.0
             self._y_last[stage] = carry
         return y
 

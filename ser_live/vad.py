@@ -89,6 +89,8 @@ class SpeechDetector:
         batch[1:, :CONTEXT_SAMPLES] = frames[:-1, -CONTEXT_SAMPLES:]
         if gain != 1.0:
             batch *= np.float32(gain)
+        if not np.isfinite(batch).all():  # NaN would stay in the LSTM state for good
+            np.nan_to_num(batch, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
         probs, self._h, self._c = self._session.run(
             ["speech_probs", "hn", "cn"], {"input": batch, "h": self._h, "c": self._c}
         )

@@ -129,3 +129,15 @@ def test_a_missing_or_corrupt_detector_is_a_clear_error(tmp_path) -> None:  # no
     bad.write_bytes(b"not an onnx model")
     with pytest.raises(ModelError, match="cannot load voice-activity model"):
         SpeechDetector(bad)
+
+
+def test_a_burst_of_nan_input_does_not_poison_the_stream(processor: StreamProcessor) -> None:
+    """Bad samples (a broken driver, a corrupt float file) cost their own windows, not the rest:
+    the filter's and the detector's state recover."""
+    audio = load_audio(fixture_clips()[4], RATE)
+    bad = np.full(RATE // 2, np.nan, dtype=np.float32)
+    results = run(processor, np.concatenate([bad, np.zeros(3 * RATE, np.float32), audio]))
+    late = [r for r in results if r.t > 3.5 + 2.0]
+    assert any(r.speech for r in late)
+    clean = run(processor, np.concatenate([np.zeros(int(3.5 * RATE), np.float32), audio]))
+    assert [r.speech for r in late] == [r.speech for r in clean if r.t > 3.5 + 2.0]
