@@ -163,6 +163,7 @@ def _screenshot_run(app: Any, window: Any, path: Path, duration_s: float | None)
         if outcome:
             return
         window.tick()  # draw the last results before the grab
+        app.processEvents()  # and lay out what they changed (a legend entry turned bold)
         wall_s = time.monotonic() - started
         outcome["cpu_s"] = time.process_time() - cpu_started
         outcome["wall_s"] = wall_s

@@ -380,16 +380,18 @@ class EmotionLegend(QtWidgets.QWidget):
         self.updateGeometry()
 
     def _width_for(self, columns: int) -> int:
-        """Width of the legend laid out in rows of ``columns``, for the widest text an entry can show
-        (its name at 100%, in bold as the top emotion), so the layout does not flip as numbers change."""
+        """Width of the legend laid out in rows of ``columns``, each entry at the widest text it can
+        show (its name at 100%, in bold as the top emotion), so the layout does not flip as numbers
+        change; a grid column is as wide as its widest entry."""
         swatch = self._cells[0][0].width()
         bold = QtGui.QFont(self.font())
         bold.setBold(True)
         metrics = QtGui.QFontMetrics(bold)
-        text = max(metrics.horizontalAdvance(f"{label} 100%") for label in self.entries)
+        widths = [metrics.horizontalAdvance(f"{label} 100%") for label in self.entries]
+        text = sum(max(widths[col::columns]) for col in range(columns))
         margins = self._grid.contentsMargins()
         spacing = self._grid.horizontalSpacing()
-        return margins.left() + margins.right() + columns * (swatch + text) + (2 * columns - 1) * spacing
+        return margins.left() + margins.right() + columns * swatch + text + (2 * columns - 1) * spacing
 
     def minimumSizeHint(self) -> QtCore.QSize:  # noqa: N802 (Qt's name)
         two_rows = -(-len(self._cells) // 2)
