@@ -10,8 +10,11 @@ APT_PACKAGES=(
   python3-venv libportaudio2 libsndfile1 libasound2-plugins
   libegl1 libgl1 libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0
   libxcb-xinerama0 libxcb-randr0 libxcb-render-util0 libxcb-image0 libxcb-xkb1 libdbus-1-3 libfontconfig1
+  libsm6 libice6
   fonts-dejavu-core
 )
+# libsm6/libice6: Qt 6.7's xcb plugin needs them (PyQt6 6.7 is the pin on arm64 bookworm, where a
+# Pi OS Lite image lacks them: without them the window cannot open).
 # The test suite also runs real PulseAudio, Xvfb and sox, and checks the service unit with systemd-analyze.
 TEST_APT_PACKAGES=(pulseaudio pulseaudio-utils xvfb x11-utils sox systemd)
 
