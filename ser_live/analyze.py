@@ -1,18 +1,36 @@
 """Whole-file analysis: run each file through the same processor the live app uses and
 summarise it. A clip's emotion is the mean of its speech windows' probabilities; a clip with
-no speech window says so instead of guessing."""
+no speech window says so instead of guessing.
+
+A file is streamed through the processor in blocks (decoded, mixed down and resampled block by
+block, as the live path does), so memory does not grow with its length. Many files may be
+analysed by several processes at once (:func:`analyze_files`); each loads the model once, and
+the reports come back in the order the files were given, equal to those of a single process.
+"""
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
+import multiprocessing
+import signal
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ser_live.audio_io import load_audio
-from ser_live.processor import ProcessorSettings, StreamProcessor
+from ser_live.audio_io import AudioFileReader, check_finite, to_mono
+from ser_live.errors import AudioFileError
+from ser_live.model import EmotionClassifier
+from ser_live.processor import ProcessorSettings, StreamProcessor, WindowResult
+from ser_live.resample import StreamResampler
+
+BLOCK_S = 10.0  # decoded and processed at a time: memory is a few blocks, whatever the file's length
+PROGRESS_POLL_S = 0.25
+
+Progress = Callable[[float], None]  # told each block's length in seconds of audio
 
 
 @dataclass
@@ -39,15 +57,53 @@ class ClipReport:
         }
 
 
-def analyze_file(path: Path, processor: StreamProcessor) -> ClipReport:
+@dataclass
+class _Tally:
+    """The running sums a clip report needs, so no window's result is kept."""
+
+    labels: tuple[str, ...]
+    windows: int = 0
+    speech_windows: int = 0
+    prob_sum: np.ndarray | None = None
+
+    def add(self, results: list[WindowResult]) -> None:
+        for result in results:
+            self.windows += 1
+            if result.probs is not None:
+                self.speech_windows += 1
+                probs = np.array([result.probs[x] for x in self.labels], dtype=np.float64)
+                self.prob_sum = probs if self.prob_sum is None else self.prob_sum + probs
+
+
+def _blocks(path: Path, rate_hz: int, progress: Progress | None) -> Iterator[np.ndarray]:
+    """The file as float32 mono blocks at ``rate_hz``; resamplers freed when done."""
+    reader = AudioFileReader(path)
+    resampler = StreamResampler(reader.sample_rate_hz, rate_hz)
+    try:
+        block_frames = round(BLOCK_S * reader.sample_rate_hz)
+        while len(block := reader.read(block_frames)):
+            check_finite(block, path)
+            yield resampler.process(to_mono(block))
+            if progress is not None:
+                progress(len(block) / reader.sample_rate_hz)
+        yield resampler.process(np.zeros(0, np.float32), last=True)
+    finally:
+        reader.close()
+        resampler.close()
+
+
+def analyze_file(path: Path, processor: StreamProcessor, progress: Progress | None = None) -> ClipReport:
     """Raises AudioFileError for unreadable files. The processor must not smooth (smoothing_s=0)."""
-    audio = load_audio(path, processor.cfg.sample_rate_hz)
     processor.reset(0.0)
-    results = processor.push(audio) + processor.flush()
-    speech = [r.probs for r in results if r.probs is not None]
+    tally = _Tally(processor.labels)
+    samples = 0
+    for mono in _blocks(path, processor.cfg.sample_rate_hz, progress):
+        samples += len(mono)
+        tally.add(processor.push(mono))
+    tally.add(processor.flush())
     label = confidence = probs = None
-    if speech:
-        mean = np.mean([[p[x] for x in processor.labels] for p in speech], axis=0)
+    if tally.prob_sum is not None:
+        mean = tally.prob_sum / tally.speech_windows
         best = int(np.argmax(mean))
         label, confidence = processor.labels[best], float(mean[best])
         probs = {x: float(p) for x, p in zip(processor.labels, mean, strict=True)}
@@ -56,14 +112,94 @@ def analyze_file(path: Path, processor: StreamProcessor) -> ClipReport:
         label=label,
         confidence=confidence,
         probs=probs,
-        speech_ratio=len(speech) / len(results) if results else 0.0,
+        speech_ratio=tally.speech_windows / tally.windows if tally.windows else 0.0,
         uncertain=confidence is not None
         and confidence < processor.classifier.metadata.calibration.uncertain_below,
-        windows=len(results),
-        duration_s=len(audio) / processor.cfg.sample_rate_hz,
+        windows=tally.windows,
+        duration_s=samples / processor.cfg.sample_rate_hz,
     )
 
 
 def clip_settings(settings: ProcessorSettings) -> ProcessorSettings:
     """Per-clip analysis averages windows itself, so smoothing across windows is turned off."""
     return dataclasses.replace(settings, smoothing_s=0.0)
+
+
+Outcome = ClipReport | AudioFileError  # what one file gives: a report, or why it could not be read
+
+
+def _outcome(path: Path, processor: StreamProcessor, progress: Progress | None) -> Outcome:
+    try:
+        return analyze_file(path, processor, progress)
+    except AudioFileError as exc:
+        return exc
+
+
+# -- worker processes ----------------------------------------------------------------------
+_worker_processor: StreamProcessor | None = None
+_worker_seconds: Any = None  # a shared double: seconds of audio analysed by all workers
+
+
+def _worker_init(model_path: Path, settings: ProcessorSettings, seconds: Any) -> None:
+    global _worker_processor, _worker_seconds
+    signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C reaches the whole group: end quietly, no traceback
+    _worker_processor = StreamProcessor(EmotionClassifier(model_path), settings)
+    _worker_seconds = seconds
+
+
+def _worker_progress(seconds: float) -> None:
+    with _worker_seconds.get_lock():
+        _worker_seconds.value += seconds
+
+
+def _worker_analyze(path: Path) -> Outcome:
+    assert _worker_processor is not None
+    return _outcome(path, _worker_processor, _worker_progress)
+
+
+def analyze_files(
+    paths: list[Path], processor: StreamProcessor, jobs: int, progress_seconds: Callable[[float], None] | None = None
+) -> Iterator[Outcome]:
+    """Each file's outcome, in the order given. With ``jobs`` > 1, that many processes analyse
+    files at once (each with its own copy of ``processor``'s model and settings); the outcomes
+    are those one process would give. ``progress_seconds`` is called now and then with the
+    seconds of audio analysed so far."""
+    if jobs <= 1 or len(paths) <= 1:
+        done = 0.0
+
+        def step(seconds: float) -> None:
+            nonlocal done
+            done += seconds
+            if progress_seconds is not None:
+                progress_seconds(done)
+
+        for path in paths:
+            yield _outcome(path, processor, step)
+        return
+    context = multiprocessing.get_context("spawn")  # no fork of a process that has threads
+    seconds = context.Value("d", 0.0)
+    children_before = set(multiprocessing.active_children())
+    pool = concurrent.futures.ProcessPoolExecutor(
+        max_workers=min(jobs, len(paths)), mp_context=context, initializer=_worker_init,
+        initargs=(processor.classifier.model_path, processor.settings, seconds),
+    )
+    finished = False
+    try:
+        futures = [pool.submit(_worker_analyze, path) for path in paths]
+        for future in futures:
+            while True:
+                try:
+                    outcome = future.result(timeout=PROGRESS_POLL_S)
+                    break
+                except concurrent.futures.TimeoutError:
+                    if progress_seconds is not None:
+                        progress_seconds(seconds.value)
+            if progress_seconds is not None:
+                progress_seconds(seconds.value)
+            yield outcome
+        finished = True
+    finally:
+        pool.shutdown(wait=finished, cancel_futures=True)
+        if not finished:  # Ctrl-C, an error or a reader that stopped: do not wait for files in progress
+            for child in set(multiprocessing.active_children()) - children_before:
+                child.terminate()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +11,10 @@ import numpy as np
 from ser_live.errors import AudioFileError
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".m4a", ".opus")
+# What a file may claim in its header. Beyond this it is damaged or not meant for us, and taking
+# it at its word would size buffers by it (10 s of ring at 4 GHz, or of 60000 channels).
+FILE_RATE_RANGE_HZ = (1000, 768000)
+MAX_FILE_CHANNELS = 64
 
 
 def to_mono(block: np.ndarray) -> np.ndarray:
@@ -33,9 +39,31 @@ def read_audio(path: Path | str) -> tuple[np.ndarray, int]:
         data = reader.read()
     finally:
         reader.close()
-    if not np.all(np.isfinite(data)):
-        raise AudioFileError(f"{reader.path}: the file holds invalid (non-finite) samples")
+    check_finite(data, reader.path)
     return data, reader.sample_rate_hz
+
+
+def check_finite(block: np.ndarray, path: Path) -> None:
+    """A float file may hold NaN or Inf samples; they would poison every window they touch."""
+    if not np.isfinite(block).all():
+        raise AudioFileError(f"{path}: the file holds invalid (non-finite) samples")
+
+
+def check_readable(path: Path) -> None:
+    """Raise AudioFileError naming why ``path`` is not a file to read: missing, a folder, a
+    FIFO or device, a symlink loop, no permission (each its own reason, not all 'not found')."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise AudioFileError(f"audio file not found: {path}") from None
+    except OSError as exc:  # ELOOP (a symlink loop), EACCES on a parent folder, ENAMETOOLONG, ...
+        raise AudioFileError(f"cannot open {path}: {exc.strerror}") from None
+    if stat.S_ISDIR(mode):
+        raise AudioFileError(f"{path} is a folder, not an audio file")
+    if not stat.S_ISREG(mode):
+        raise AudioFileError(f"{path} is not a regular file (a FIFO or a device?); give a file")
+    if not os.access(path, os.R_OK):
+        raise AudioFileError(f"cannot open {path}: permission denied")
 
 
 def _read_with_audioread(path: Path, first_error: Exception) -> tuple[np.ndarray, int]:
@@ -46,10 +74,10 @@ def _read_with_audioread(path: Path, first_error: Exception) -> tuple[np.ndarray
         with audioread.audio_open(str(path)) as source:
             rate, channels = source.samplerate, source.channels
             raw = b"".join(source)
+        pcm = np.frombuffer(raw, dtype="<i2").astype(np.float32) / 32768.0
+        return pcm.reshape(-1, channels), int(rate)
     except Exception as exc:  # audioread raises a zoo of backend errors; all mean "unreadable"
         raise AudioFileError(f"{path}: cannot decode audio ({first_error})") from exc
-    pcm = np.frombuffer(raw, dtype="<i2").astype(np.float32) / 32768.0
-    return pcm.reshape(-1, channels), int(rate)
 
 
 class AudioFileReader:
@@ -63,8 +91,7 @@ class AudioFileReader:
         import soundfile
 
         self.path = Path(path)
-        if not self.path.is_file():
-            raise AudioFileError(f"audio file not found: {self.path}")
+        check_readable(self.path)
         self._file: soundfile.SoundFile | None = None
         self._data: np.ndarray | None = None
         self._offset = 0
@@ -74,9 +101,17 @@ class AudioFileReader:
         except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
             self._data, self.sample_rate_hz = _read_with_audioread(self.path, exc)
             self.channels, frames = self._data.shape[1], len(self._data)
+        problem = None
         if frames == 0:
+            problem = "the file holds no audio"
+        elif not FILE_RATE_RANGE_HZ[0] <= self.sample_rate_hz <= FILE_RATE_RANGE_HZ[1]:
+            low, high = FILE_RATE_RANGE_HZ
+            problem = f"a sample rate of {self.sample_rate_hz} Hz is outside {low}-{high} Hz"
+        elif not 1 <= self.channels <= MAX_FILE_CHANNELS:
+            problem = f"{self.channels} channels (at most {MAX_FILE_CHANNELS} are read)"
+        if problem:
             self.close()
-            raise AudioFileError(f"{self.path}: the file holds no audio")
+            raise AudioFileError(f"{self.path}: {problem}")
 
     def read(self, frames: int = -1) -> np.ndarray:
         """Up to ``frames`` frames (-1: all that is left) as (frames, channels) float32; empty at

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ser_live.audio_io import AudioFileReader
+from ser_live.audio_io import AudioFileReader, check_finite
 from ser_live.errors import AudioFileError, DeviceError
 from ser_live.ringbuffer import RingBuffer
 
@@ -115,7 +115,7 @@ class MicrophoneSource:
         self.sample_rate_hz = self._pick_rate(sd, model_rate_hz, int(info["default_samplerate"]), device_rate_hz)
         self.ring = _ring_for(self.sample_rate_hz, self.channels)
         self.overflows = 0
-        self.error: str | None = None
+        self.error: DeviceError | None = None
         self.input_latency_s = 0.0
         self._stopping = False
         self._stream: Any = None
@@ -141,7 +141,7 @@ class MicrophoneSource:
 
     def _finished(self) -> None:
         if not self._stopping:
-            self.error = f"input device '{self.name}' stopped delivering audio (unplugged?)"
+            self.error = DeviceError(f"input device '{self.name}' stopped delivering audio (unplugged?)")
         self.ring.close()
 
     def start(self) -> None:
@@ -201,7 +201,7 @@ class FileSource:
         self.realtime = not fast
         self.ring = _ring_for(self.sample_rate_hz, self.channels)
         self.name = self.path.name
-        self.error: str | None = None
+        self.error: AudioFileError | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="ser-file-source", daemon=True)
 
@@ -226,6 +226,7 @@ class FileSource:
                 block = self._reader.read(block_frames)
                 if not len(block):
                     break
+                check_finite(block, self.path)
                 sent += len(block)
                 if self.realtime:
                     if self._stop.wait(max(0.0, started + sent / self.sample_rate_hz - time.monotonic())):
@@ -234,7 +235,7 @@ class FileSource:
                 elif not self.ring.write_waiting(block, self._stop):
                     break
         except AudioFileError as exc:
-            self.error = str(exc)
+            self.error = exc
         finally:
             self._reader.close()
             self.ring.close()

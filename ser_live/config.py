@@ -66,7 +66,7 @@ class FeatureConfig:
             problems.append("need 0 <= fmin_hz < fmax_hz <= sample_rate_hz / 2")
         if self.window_samples < self.n_fft:
             problems.append("window_s is shorter than one FFT frame")
-        if self.hop_samples <= 0 or self.hop_samples % self.hop_length:
+        if self.hop_samples <= 0 or self.hop_length <= 0 or self.hop_samples % self.hop_length:
             problems.append("hop_s must be a positive whole number of hop_length frames")
         if self.window_samples % self.hop_length:
             problems.append("window_s must be a whole number of hop_length frames")

@@ -5,19 +5,21 @@ Thread roles:
 - the audio callback (PortAudio's thread, or the file replay thread) only copies into the
   ring buffer and counts overflows; it never blocks;
 - the worker thread (this module) may block: it waits for a hop of new samples, computes, and
-  hands each result to the sinks and to ``latest`` (a one-slot queue that holds only the
-  newest result);
-- a GUI thread, if any, never waits on the worker: it pulls ``latest`` and ``recent_audio``
-  on a timer.
+  hands each result to the sinks;
+- a GUI thread, if any, never waits on the worker: it drains what a sink collected and peeks
+  at ``recent_audio`` on a timer.
 
 The worker is paced by samples, not by a clock. When it falls behind a real-time source it
 jumps to the newest window and counts the hops it skipped.
+
+Whatever stops the worker (the source's error, a sink that cannot write, a bug) is kept as the
+exception object in ``Engine.error``, for each mode to report in its own way. Once ``stop()``
+has returned, no sink is called again (a stale worker never writes into the next session), and
+no path waits on the worker without a timeout: a sink stuck on a full pipe cannot hang Ctrl-C.
 """
 
 from __future__ import annotations
 
-import contextlib
-import queue
 import threading
 import time
 from collections.abc import Callable
@@ -35,6 +37,7 @@ from ser_live.ringbuffer import RingBuffer
 POLL_S = 0.02
 SILENT_DEVICE_TIMEOUT_S = 2.0
 STARTUP_TIMEOUT_S = 5.0  # some PortAudio hosts (ALSA over PulseAudio) take ~1.6 s to deliver audio
+JOIN_TIMEOUT_S = 3.0  # how long stopping waits for the worker; it polls every POLL_S unless a sink is stuck
 WAVEFORM_SECONDS = 5.0
 
 Sink = Callable[[WindowResult], None]
@@ -48,8 +51,11 @@ class AudioSource(Protocol):
     realtime: bool
     overflows: int
     input_latency_s: float
-    error: str | None
     name: str
+
+    @property
+    def error(self) -> SerLiveError | None:
+        """Why the source ended by itself, if it did (read once its ring is closed)."""
 
     def start(self) -> None: ...
 
@@ -62,7 +68,7 @@ class AudioSource(Protocol):
 class EngineStats:
     windows: int = 0
     speech_windows: int = 0
-    dropped_frames: int = 0
+    lost_samples: int = 0  # input samples (per channel, at the device's rate) overwritten before the worker read them
     skipped_hops: int = 0
     overflows: int = 0
     latency_ms_total: float = 0.0
@@ -74,7 +80,7 @@ class EngineStats:
     def summary(self) -> str:
         return (
             f"windows: {self.windows} ({self.speech_windows} with speech), "
-            f"dropped input frames: {self.dropped_frames}, skipped hops: {self.skipped_hops}, "
+            f"lost input samples: {self.lost_samples}, skipped hops: {self.skipped_hops}, "
             f"overflows: {self.overflows}, mean latency: {self.mean_latency_ms:.1f} ms"
         )
 
@@ -96,11 +102,17 @@ class Engine:
         self.audio_sinks = list(audio_sinks or [])
         self.duration_s = duration_s
         self.stats = EngineStats()
-        self.latest: queue.Queue[WindowResult] = queue.Queue(maxsize=1)
-        self.error: str | None = None
+        self.error: Exception | None = None
         self._resampler = StreamResampler(source.sample_rate_hz, processor.cfg.sample_rate_hz)
         self._waveform = RingBuffer(round(WAVEFORM_SECONDS * processor.cfg.sample_rate_hz), 1)
         self._stop = threading.Event()
+        # Set by the worker as its very last step. Waiting is done on this, not Thread.join: a
+        # Ctrl-C that interrupts Thread.join(timeout) can leave is_alive() False while the
+        # thread still runs (CPython 3.11), and the worker would then be killed at exit
+        # half-way, its resampler leaked.
+        self._ended = threading.Event()
+        self._sinks_lock = threading.Lock()  # held while a sink runs; stop() takes it to close the sinks
+        self._sinks_open = True
         self._thread: threading.Thread | None = None
 
     # -- control (any thread) ------------------------------------------------------------
@@ -111,30 +123,35 @@ class Engine:
         self._thread.start()
 
     def stop(self) -> None:
+        """Stop the worker and the source. When this returns no sink will be called again,
+        unless one is stuck in a call right now (then that call is its last)."""
         self._stop.set()
         self.source.stop()
+        if self._sinks_lock.acquire(timeout=JOIN_TIMEOUT_S):
+            self._sinks_open = False
+            self._sinks_lock.release()
+        else:
+            self._sinks_open = False
 
-    def join(self, timeout: float | None = None) -> bool:
-        """Wait for the worker; True when it has ended."""
-        if self._thread is not None:
-            self._thread.join(timeout)
-            return not self._thread.is_alive()
-        return True
+    def join(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` s for the worker; True when it has ended."""
+        return self._thread is None or self._ended.wait(timeout)
 
     def run(self) -> EngineStats:
-        """Start, then block until the input ends, the duration is reached, or Ctrl-C."""
+        """Start, then block until the input ends, the duration is reached, or Ctrl-C; never
+        waits more than JOIN_TIMEOUT_S for a worker stuck in a sink after that."""
         self.start()
         try:
             while not self.join(timeout=0.1):
                 pass
         finally:
             self.stop()
-            self.join()
+            self.join(timeout=JOIN_TIMEOUT_S)
         return self.stats
 
     @property
     def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return self._thread is not None and not self._ended.is_set()
 
     def recent_audio(self) -> np.ndarray:
         """A copy of the last seconds of audio at the model's rate (DC-filtered), oldest first."""
@@ -144,11 +161,13 @@ class Engine:
     def _work(self) -> None:
         try:
             self._loop()
-        except SerLiveError as exc:
-            self.error = str(exc)
+        except Exception as exc:  # noqa: BLE001 - kept whole, for the mode running us to report
+            self.error = exc
         finally:
             self.stats.overflows = self.source.overflows
+            self._resampler.close()  # native state freed now, not at interpreter exit
             self._stop.set()
+            self._ended.set()
 
     def _loop(self) -> None:
         ring = self.source.ring
@@ -157,13 +176,14 @@ class Engine:
         last_data = time.monotonic()
         timeout_s = STARTUP_TIMEOUT_S
         while not self._stop.is_set():
+            closed = ring.closed  # read before the ring: a block written just before closing is not missed
             if self.source.realtime and ring.available() > self.source.sample_rate_hz * cfg.window_s + 2 * device_hop:
                 skipped = ring.skip_to_newest(round(self.source.sample_rate_hz * cfg.window_s))
                 self.stats.skipped_hops += round(skipped / device_hop)
                 self._restart_at(skipped)
             block, lost = ring.read_new()
             if lost:
-                self.stats.dropped_frames += lost
+                self.stats.lost_samples += lost
                 self._restart_at(lost)
             if len(block):
                 last_data = time.monotonic()
@@ -171,12 +191,12 @@ class Engine:
                 self._process(block, last_data)
                 if self.duration_s is not None and self.processor.samples_seen >= self.duration_s * cfg.sample_rate_hz:
                     return
-            elif ring.closed:
+            elif closed:
+                if self.source.error is not None:
+                    raise self.source.error
                 now = time.monotonic()
                 self._publish(self.processor.push(self._resampler.process(np.zeros(0, np.float32), last=True)), now)
                 self._publish(self.processor.flush(), now)
-                if self.source.error:
-                    raise SerLiveError(self.source.error)
                 return
             else:
                 if self.source.realtime and time.monotonic() - last_data > timeout_s:
@@ -189,8 +209,11 @@ class Engine:
         self.processor.reset(self.processor.samples_seen / self.processor.cfg.sample_rate_hz + gap_s)
 
     def _process(self, block: np.ndarray, arrived: float) -> None:
-        for audio_sink in self.audio_sinks:
-            audio_sink(block)
+        with self._sinks_lock:
+            for audio_sink in self.audio_sinks:
+                if not self._sinks_open:
+                    return
+                audio_sink(block)
         mono = self._resampler.process(to_mono(block))
         if self.duration_s is not None:
             remaining = round(self.duration_s * self.processor.cfg.sample_rate_hz) - self.processor.samples_seen
@@ -209,8 +232,8 @@ class Engine:
             self.stats.speech_windows += result.speech
             self.stats.latency_ms_total += result.latency_ms
             self.stats.overflows = self.source.overflows
-            for sink in self.sinks:
-                sink(result)
-            with contextlib.suppress(queue.Empty):
-                self.latest.get_nowait()
-            self.latest.put_nowait(result)
+            with self._sinks_lock:
+                for sink in self.sinks:
+                    if not self._sinks_open:  # checked per sink: one stuck in a call may return after stop()
+                        return
+                    sink(result)

@@ -15,3 +15,15 @@ class AudioFileError(SerLiveError):
 
 class DeviceError(SerLiveError):
     """An audio device is unknown, unusable, or disappeared while in use."""
+
+
+class OutputError(SerLiveError):
+    """Records cannot be written (disk full, a closed file); a closed pipe stays BrokenPipeError."""
+
+
+def one_line(exc: BaseException) -> str:
+    """Any exception as the one line a user sees: a user error's own message; anything else
+    (a bug) names its type, so a report of it can be traced."""
+    if isinstance(exc, SerLiveError):
+        return str(exc)
+    return f"internal error: {type(exc).__name__}: {exc}"

@@ -8,7 +8,9 @@ that a mismatched pair fails loudly instead of predicting nonsense.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
+import math
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -121,6 +123,8 @@ class ModelMetadata:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelMetadata:
+        """Raises MetadataSchemaError naming the first key that is missing or of the wrong kind."""
+        validate_metadata(data)
         features = FeatureConfig.from_dict(data["features"])
         return cls(
             name=str(data["name"]),
@@ -139,8 +143,68 @@ class ModelMetadata:
             raise ModelError(f"model metadata not found: {path} (it must sit beside the .tflite)")
         try:
             return cls.from_dict(json.loads(path.read_text()))
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+        except MetadataSchemaError as exc:
             raise ModelError(f"model metadata {path} is invalid: {exc}") from exc
+        except (OSError, UnicodeDecodeError, RecursionError) as exc:
+            raise ModelError(f"cannot read model metadata {path}: {exc}") from exc
+        except (ValueError, ArithmeticError) as exc:  # not JSON, or values FeatureConfig refuses together
+            raise ModelError(f"model metadata {path} is invalid: {exc}") from exc
+
+
+class MetadataSchemaError(ValueError):
+    """The metadata JSON does not have the shape the runtime reads; the message names the key."""
+
+
+_JSON_KINDS: dict[str, tuple[type, ...]] = {"int": (int,), "float": (int, float), "str": (str,)}
+_KIND_NAMES: dict[tuple[type, ...], str] = {
+    (int,): "an integer", (int, float): "a number", (str,): "a string", (list,): "a list", (dict,): "a JSON object",
+}
+
+
+def _check(data: Any, key: str, kinds: tuple[type, ...], where: str = "") -> Any:
+    """``data[key]``, which must be present and of one of ``kinds`` (true/false is no number,
+    numbers are finite); else MetadataSchemaError naming ``where + key``."""
+    name = f"{where}{key}"
+    if key not in data:
+        raise MetadataSchemaError(f"'{name}' is missing")
+    value: Any = data[key]
+    is_number = isinstance(value, int | float) and not isinstance(value, bool)
+    if not (isinstance(value, kinds) and (is_number or not isinstance(value, bool))):
+        raise MetadataSchemaError(f"'{name}' must be {_KIND_NAMES[kinds]}, not {json.dumps(value)[:60]}")
+    if isinstance(value, float) and not math.isfinite(value):  # ints are always finite
+        raise MetadataSchemaError(f"'{name}' must be finite, not {value}")
+    return value
+
+
+def validate_metadata(data: Any) -> None:
+    """Check the metadata's shape before it is read: every key the runtime uses is present and
+    of its kind, so a file with ``"features": {}`` or ``"labels": "abc"`` is refused by name
+    instead of being filled with defaults or split into letters. Keys the runtime does not
+    read are let through (newer metadata may carry more)."""
+    if not isinstance(data, dict):
+        raise MetadataSchemaError("the top level must be a JSON object")
+    _check(data, "name", (str,))
+    labels = _check(data, "labels", (list,))
+    if len(labels) < 2:
+        raise MetadataSchemaError("'labels' must name at least two classes")
+    for i, label in enumerate(labels):
+        if not isinstance(label, str) or not label:
+            raise MetadataSchemaError(f"'labels[{i}]' must be a non-empty string, not {json.dumps(label)[:60]}")
+    if len(set(labels)) != len(labels):
+        raise MetadataSchemaError("'labels' must not repeat a label")
+    features = _check(data, "features", (dict,))
+    for spec in dataclasses.fields(FeatureConfig):
+        _check(features, spec.name, _JSON_KINDS[str(spec.type)], "features.")
+    for tensor in ("input", "output"):
+        quant = _check(data, tensor, (dict,))
+        _check(quant, "scale", (int, float), f"{tensor}.")
+        zero_point = _check(quant, "zero_point", (int,), f"{tensor}.")
+        if not quant["scale"] > 0:
+            raise MetadataSchemaError(f"'{tensor}.scale' must be positive, not {quant['scale']}")
+        if not -128 <= zero_point <= 127:
+            raise MetadataSchemaError(f"'{tensor}.zero_point' must be an int8 (-128 to 127), not {zero_point}")
+    if "card" in data and not isinstance(data["card"], dict):
+        raise MetadataSchemaError("'card' must be a JSON object")
 
 
 def _interpreter_class() -> Any:

@@ -1,14 +1,33 @@
-"""Where results go in headless mode: JSON lines or CSV, one record per hop."""
+"""Where results go in headless mode: JSON lines or CSV, one record per hop.
+
+A write that fails (disk full, a closed file) raises OutputError naming the destination; a
+reader that went away (``| head``) stays BrokenPipeError, which the command ends on quietly.
+"""
 
 from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TextIO
 
+from ser_live.errors import OutputError
 from ser_live.processor import WindowResult
 
 FORMATS = ("jsonl", "csv")
+
+
+@contextmanager
+def writing(stream: TextIO) -> Iterator[None]:
+    """Around writes to ``stream``: OSError becomes OutputError naming it; BrokenPipeError stays."""
+    try:
+        yield
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        name = getattr(stream, "name", "the output")
+        raise OutputError(f"cannot write records to {name}: {exc.strerror or exc}") from exc
 
 
 class JsonLinesSink:
@@ -16,8 +35,9 @@ class JsonLinesSink:
         self.stream = stream
 
     def __call__(self, result: WindowResult) -> None:
-        self.stream.write(json.dumps(result.to_record()) + "\n")
-        self.stream.flush()
+        with writing(self.stream):
+            self.stream.write(json.dumps(result.to_record()) + "\n")
+            self.stream.flush()
 
 
 class CsvSink:
@@ -27,19 +47,22 @@ class CsvSink:
         self.stream = stream
         self.labels = labels
         self._writer = csv.writer(stream)
-        self._writer.writerow(
-            ["t", "speech", "label", "confidence", "uncertain", "level_db", "latency_ms", *(f"p_{x}" for x in labels)]
-        )
+        with writing(stream):
+            self._writer.writerow(
+                ["t", "speech", "label", "confidence", "uncertain", "level_db", "latency_ms",
+                 *(f"p_{x}" for x in labels)]
+            )
 
     def __call__(self, result: WindowResult) -> None:
         record = result.to_record()
         probs = record["probs"] or {}
-        self._writer.writerow(
-            [record["t"], int(record["speech"]), record["label"] or "", record["confidence"] or "",
-             int(record["uncertain"]), record["level_db"], record["latency_ms"],
-             *(probs.get(x, "") for x in self.labels)]
-        )
-        self.stream.flush()
+        with writing(self.stream):
+            self._writer.writerow(
+                [record["t"], int(record["speech"]), record["label"] or "", record["confidence"] or "",
+                 int(record["uncertain"]), record["level_db"], record["latency_ms"],
+                 *(probs.get(x, "") for x in self.labels)]
+            )
+            self.stream.flush()
 
 
 def make_sink(fmt: str, stream: TextIO, labels: tuple[str, ...]) -> JsonLinesSink | CsvSink:

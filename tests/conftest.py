@@ -26,6 +26,24 @@ def run_cli(*args: str, timeout: float = 120, env: dict[str, str] | None = None)
     )
 
 
+def assert_one_line_error(proc: subprocess.CompletedProcess[str], *needles: str) -> None:
+    """The promise for anything that goes wrong: exit status 2, no traceback, one error line
+    that says what (``needles``)."""
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith(("ser-live: error:",
+                                                                             "ser-live analyze: error:"))]
+    assert len(errors) == 1, proc.stderr
+    for needle in needles:
+        assert needle in errors[0], errors[0]
+
+
+def only_our_lines(stderr: str) -> None:
+    """Every line on stderr is ser-live's own (no library noise, no traceback)."""
+    foreign = [line for line in stderr.splitlines() if not line.startswith("ser-live:")]
+    assert not foreign, stderr
+
+
 def tone(freq_hz: float, seconds: float, rate_hz: int, amplitude: float = 0.3) -> np.ndarray:
     t = np.arange(round(seconds * rate_hz)) / rate_hz
     return (amplitude * np.sin(2 * np.pi * freq_hz * t)).astype(np.float32)

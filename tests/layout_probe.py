@@ -20,10 +20,10 @@ from pathlib import Path
 from PyQt6 import QtCore, QtWidgets
 
 from ser_live.capture import FileSource
-from ser_live.gui.session import LiveSession, demo_clip_path
 from ser_live.gui.window import MainWindow
 from ser_live.model import EmotionClassifier
 from ser_live.processor import ProcessorSettings
+from ser_live.session import LiveSession, demo_clip_path
 
 REPLAY_TIMEOUT_S = 120.0
 SETTLE_ROUNDS = 10

@@ -13,18 +13,9 @@ import pytest
 import soundfile
 import soxr
 
-from tests.conftest import fixture_clips, run_cli
+from tests.conftest import assert_one_line_error, fixture_clips, run_cli
 
 RECORD_KEYS = {"t", "speech", "label", "probs", "level_db", "latency_ms"}
-
-
-def assert_one_line_error(proc, *needles: str) -> None:  # noqa: ANN001
-    assert proc.returncode == 2, proc.stderr
-    assert "Traceback" not in proc.stderr
-    errors = [line for line in proc.stderr.splitlines() if line.startswith("ser-live: error:")]
-    assert len(errors) == 1, proc.stderr
-    for needle in needles:
-        assert needle in errors[0]
 
 
 def test_headless_file_fast_prints_a_record_per_hop(model_path: Path) -> None:
@@ -81,8 +72,8 @@ def test_analyze_table_skips_unreadable_files(model_path: Path, tmp_path: Path) 
     assert "1 file analysed" in proc.stderr and "2 unreadable" in proc.stderr
     assert "Traceback" not in proc.stderr
     nothing = run_cli("--model", str(model_path), "analyze", str(tmp_path / "broken.wav"), str(tmp_path / "empty.flac"))
-    assert nothing.returncode == 1 and nothing.stdout.count("\n") <= 1  # the table's header at most
-    assert "ser-live: 0 files analysed; 2 unreadable" in nothing.stderr and "Traceback" not in nothing.stderr
+    assert_one_line_error(nothing, "none of the 2 files could be read")
+    assert nothing.stdout.count("\n") <= 1  # the table's header at most
 
 
 def test_missing_model(tmp_path: Path) -> None:
@@ -170,3 +161,54 @@ def test_quiet_recording_is_silence_until_gate_db_is_lowered(model_path: Path, t
         assert proc.returncode == 0, proc.stderr
         speech[gate] = sum(json.loads(line)["speech"] for line in proc.stdout.splitlines())
     assert speech[None] == 0 and speech["-115"] > 0, speech
+
+
+@pytest.mark.slow
+def test_analyze_jobs_give_the_same_reports_in_input_order(model_path: Path, tmp_path: Path) -> None:
+    """Files of several rates (RAVDESS 16 kHz, TESS and SAVEE at their own) in a shuffled
+    order: two processes give exactly one process's output, in the order the files were given."""
+    files = [str(p) for p in fixture_clips()]
+    files = files[1::2] + files[::2]
+    one = run_cli("--model", str(model_path), "analyze", "--json", "--jobs", "1", *files)
+    two = run_cli("--model", str(model_path), "analyze", "--json", "--jobs", "2", *files)
+    assert one.returncode == two.returncode == 0, one.stderr + two.stderr
+    assert [json.loads(line)["file"] for line in one.stdout.splitlines()] == files
+    assert two.stdout == one.stdout
+
+
+def test_analyze_shows_a_progress_bar_on_a_terminal_only(model_path: Path) -> None:
+    import os
+    import pty
+    import subprocess
+    import sys
+    import threading
+
+    from tests.conftest import REPO
+
+    files = [str(p) for p in fixture_clips()[:10]]  # ten files: enough to want a bar
+    leader, follower = pty.openpty()
+    terminal = bytearray()
+
+    def read_terminal() -> None:  # read as it comes: a full pty would block the writer
+        while True:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:  # EIO: every writer closed its end
+                return
+            if not chunk:
+                return
+            terminal.extend(chunk)
+
+    reader = threading.Thread(target=read_terminal)
+    reader.start()
+    with subprocess.Popen([sys.executable, "-m", "ser_live", "--model", str(model_path), "analyze", "--json",
+                           "--jobs", "1", *files], cwd=REPO, stdout=subprocess.PIPE, stderr=follower) as proc:
+        os.close(follower)
+        stdout, _ = proc.communicate(timeout=120)
+    reader.join(timeout=60)
+    os.close(leader)
+    assert proc.returncode == 0
+    assert b"\r[" in terminal and b"100% of" in terminal  # drawn in place, and to the end
+    assert [json.loads(line)["file"] for line in stdout.decode().splitlines()] == files  # stdout: records only
+    piped = run_cli("--model", str(model_path), "analyze", "--json", "--jobs", "1", *files)
+    assert "\r" not in piped.stderr and "%" not in piped.stderr  # not a terminal: no bar

@@ -24,9 +24,9 @@ from ser_live.capture import FileSource
 from ser_live.gate import GateConfig
 from ser_live.gui.about import about_html
 from ser_live.gui.plots import LEVEL_FLOOR_DB
-from ser_live.gui.session import LiveSession, demo_clip_path
 from ser_live.gui.window import IDLE_TEXT, MainWindow
 from ser_live.processor import ProcessorSettings, StreamProcessor, WindowResult
+from ser_live.session import LiveSession, demo_clip_path
 
 DEMO = demo_clip_path()
 FINISH_TIMEOUT_MS = 60_000
@@ -344,3 +344,41 @@ def test_device_plugged_in_after_launch_then_switching_devices(
     finally:
         win.close()
         server.kill()
+
+
+@pytest.mark.slow
+def test_a_lost_device_is_reported_once_and_picked_up_again(
+    qtbot, classifier, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]  # noqa: ANN001
+) -> None:
+    """The sound server dies mid-capture (as when PulseAudio restarts): the window says so in
+    one line and in its banner, keeps trying the device, and captures again once it is back."""
+    from tests.conftest import fixture_clips
+    from tests.pulse import PulseServer
+
+    server = PulseServer(tmp_path / "pulse")
+    for key, value in server.client_env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("PULSE_SERVER", server.env["PULSE_RUNTIME_PATH"] + "/native")
+    settings = QtCore.QSettings(str(tmp_path / "lost.ini"), QtCore.QSettings.Format.IniFormat)
+    server.start()
+    win = MainWindow(LiveSession(classifier, ProcessorSettings()), settings)
+    qtbot.addWidget(win)
+    win.show()
+    try:
+        assert win.start_microphone("pulse")
+        qtbot.waitUntil(lambda: win.last_result is not None, timeout=15_000)
+        server.kill()
+        qtbot.waitUntil(lambda: not win.session.running and win.reconnect_timer.isActive(), timeout=30_000)
+        assert "No microphone" in win.banner_text.text()
+        server.start()
+        qtbot.waitUntil(lambda: win.session.running and not win.banner.isVisible(), timeout=30_000)
+        player = threading.Thread(target=server.play, args=(fixture_clips()[4],))
+        player.start()
+        qtbot.waitUntil(lambda: win.last_result is not None and win.last_result.speech, timeout=15_000)
+        player.join()
+        win.stop_capture()
+    finally:
+        win.close()
+        server.kill()
+    lost = [line for line in capfd.readouterr().err.splitlines() if line.startswith("ser-live: input lost")]
+    assert len(lost) == 1, lost

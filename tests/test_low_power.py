@@ -12,9 +12,9 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before pytest-qt makes 
 import numpy as np
 from PyQt6 import QtCore
 
-from ser_live.gui.session import LiveSession
 from ser_live.gui.window import LOW_POWER_REFRESH_MS, REFRESH_MS, MainWindow
 from ser_live.processor import LOW_POWER_HOP_S, ProcessorSettings
+from ser_live.session import LiveSession
 from tests.conftest import REPO, run_cli
 
 DEMO = REPO / "assets" / "demo" / "ser-live-demo.flac"

@@ -23,7 +23,7 @@ def test_installed_wheel_finds_its_model_and_demo_clip(tmp_path: Path) -> None:
     subprocess.run([*pip, "install", "--no-deps", "--target", str(target), str(wheel)], check=True, timeout=300)
     env = {**os.environ, "PYTHONPATH": str(target)}
     probe = subprocess.run(
-        [sys.executable, "-c", "import ser_live.model as m, ser_live.gui.session as s; "
+        [sys.executable, "-c", "import ser_live.model as m, ser_live.session as s; "
          "print(m.__file__); print(m.default_model_path()); print(s.demo_clip_path())"],
         cwd=elsewhere, env=env, capture_output=True, text=True, check=True,
     )

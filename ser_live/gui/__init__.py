@@ -1,8 +1,6 @@
 """The desktop app (PyQt6 + pyqtgraph). The only package of ser-live that imports Qt.
 
 Modules:
-- ``session``: the live pipeline as the window drives it (engine, results queue, recording);
-  no Qt, so it runs and is tested without a display;
 - ``plots``: the waveform, level meter, rolling probabilities and legend widgets;
 - ``window``: the main window: toolbar (``MainWindow._build_toolbar``), menus, shortcuts,
   sources and the timer that pulls results;
@@ -11,6 +9,8 @@ Modules:
 - ``preferences``: what is remembered between runs (QSettings keys);
 - ``app``: ``run_app(args)``, called by the ``ser-live`` command: display check, QApplication,
   and the ``--screenshot`` mode.
+
+The session the window drives is ``ser_live.session`` (no Qt; headless uses it too).
 
 Thread roles: the engine's worker thread hands every result to a sink that only appends to a
 thread-safe deque (and, while recording, writes the WAV and CSV); the GUI thread drains that

@@ -9,8 +9,8 @@ from typing import Any
 from PyQt6 import QtCore, QtWidgets
 
 from ser_live import __version__
-from ser_live.gui.session import LiveSession, demo_clip_path
 from ser_live.gui.widgets import app_icon
+from ser_live.session import LiveSession, demo_clip_path
 
 
 def about_html(session: LiveSession) -> str:

@@ -72,7 +72,7 @@ def run_app(args: argparse.Namespace) -> int:
     if args.screenshot is not None and args.input is None:
         raise SerLiveError("--screenshot needs --input FILE (the clip to replay before the screenshot)")
 
-    from ser_live.cli import load_classifier, open_source, settings_from
+    from ser_live.assembly import load_classifier, open_source, settings_from
 
     settings = settings_from(args)
     try:
@@ -84,8 +84,8 @@ def run_app(args: argparse.Namespace) -> int:
 
     from PyQt6 import QtCore, QtWidgets
 
-    from ser_live.gui.session import LiveSession
     from ser_live.gui.window import LOW_POWER_REFRESH_MS, REFRESH_MS, MainWindow
+    from ser_live.session import LiveSession
 
     QtCore.QCoreApplication.setOrganizationName(APP_NAME)
     QtCore.QCoreApplication.setApplicationName(APP_NAME)

@@ -8,6 +8,7 @@ Only the GUI thread runs this code. Results and audio reach it through :class:`L
 from __future__ import annotations
 
 import html
+import sys
 import time
 from collections.abc import Callable, Collection
 from pathlib import Path
@@ -15,9 +16,10 @@ from typing import Any
 
 from PyQt6 import QtCore, QtGui, QtWidgets
 
-from ser_live.capture import FileSource, MicrophoneSource, list_input_devices
-from ser_live.engine import WAVEFORM_SECONDS
-from ser_live.errors import DeviceError, SerLiveError
+from ser_live.audio_io import AUDIO_EXTENSIONS
+from ser_live.capture import FileSource, MicrophoneSource
+from ser_live.engine import WAVEFORM_SECONDS, AudioSource
+from ser_live.errors import DeviceError, SerLiveError, one_line
 from ser_live.gui import preferences
 from ser_live.gui.about import about_box
 from ser_live.gui.plots import (
@@ -29,9 +31,9 @@ from ser_live.gui.plots import (
     configure_pyqtgraph,
 )
 from ser_live.gui.preferences import Preferences
-from ser_live.gui.session import LiveSession, demo_clip_path
 from ser_live.gui.widgets import PaintCounter, app_icon, level_db, record_icon, spin_box
 from ser_live.processor import WindowResult
+from ser_live.session import LiveSession, demo_clip_path
 
 REFRESH_MS = 30
 LOW_POWER_REFRESH_MS = 100  # --low-power: 10 redraws a second, still smooth enough for a level meter
@@ -40,7 +42,8 @@ SMOOTHING_MAX_S = 10.0
 SMOOTHING_STEP_S = 0.25
 GATE_RANGE_DB = (LEVEL_FLOOR_DB, -20.0)  # the level meter shows the whole range
 IDLE_TEXT = "\u2014"  # the emotion label before any result
-AUDIO_FILTER = "Audio files (*.wav *.flac *.ogg *.mp3 *.aiff *.aif *.m4a *.opus);;All files (*)"
+AUDIO_FILTER = f"Audio files ({' '.join('*' + ext for ext in AUDIO_EXTENSIONS)});;All files (*)"
+RECONNECT_MS = 2000  # a lost device is tried again this often (each try rescans: ~50 ms of the GUI thread)
 DEFAULT_SIZE = QtCore.QSize(1200, 760)
 # On a narrow screen (the Raspberry Pi's 7" display is 800x480) the toolbar first drops its buttons'
 # texts (tooltips and menus keep them), then narrows the device list: every control stays in view,
@@ -106,6 +109,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.timer.setInterval(refresh_ms)
         self.timer.timeout.connect(self.tick)
         self.timer.start()
+        self.reconnect_timer = QtCore.QTimer(self)
+        self.reconnect_timer.setInterval(RECONNECT_MS)
+        self.reconnect_timer.timeout.connect(self._reconnect)
         self.show_idle()
         self._update_status()
 
@@ -347,7 +353,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.device_combo.blockSignals(True)
         self.device_combo.clear()
         try:
-            devices = list_input_devices()
+            devices = self.session.devices()
             self.device_error: str | None = None if devices else "no audio input device found"
         except DeviceError as exc:
             devices, self.device_error = [], str(exc)
@@ -389,29 +395,32 @@ class MainWindow(QtWidgets.QMainWindow):
         picked one, at ``device_rate_hz`` if given (``--device-rate``); with none usable, say
         so and offer the demo clip."""
         self._last_file = None
-        # Stopped first: with no stream open PortAudio rescans, so a device plugged in since launch is found.
         self.stop_capture()
         try:
             spec = device if device is not None else self._selected_device()
-            source = MicrophoneSource(spec, self.session.processor.cfg.sample_rate_hz, device_rate_hz)
+            source = self.session.start_microphone(spec, device_rate_hz)
         except SerLiveError as exc:
             self.device_error = str(exc)
             self.show_no_microphone(self.device_error)
             return False
         self.device_error = None
         self.prefs.set(preferences.DEVICE, self.device_combo.currentText())
-        return self.start_source(source)
+        self._started(source)
+        return True
 
-    def start_source(self, source: Any, duration_s: float | None = None) -> bool:
-        self.stop_recording()
+    def start_source(self, source: AudioSource, duration_s: float | None = None) -> bool:
+        """Capture from a source opened elsewhere (the command line's --input)."""
+        self.stop_capture()
         try:
             self.session.start(source, duration_s)
         except SerLiveError as exc:
-            if isinstance(source, MicrophoneSource):
-                self.show_no_microphone(str(exc))
-            else:
-                self.show_error("Cannot start", str(exc))
+            self.show_error("Cannot start", str(exc))
             return False
+        self._started(source)
+        return True
+
+    def _started(self, source: AudioSource) -> None:
+        self.reconnect_timer.stop()
         self._last_file = getattr(source, "path", None)
         self.banner.hide()
         self.probabilities.clear_history()
@@ -423,7 +432,6 @@ class MainWindow(QtWidgets.QMainWindow):
         self._set_start_action(running=True)
         self._status_bar().showMessage(f"started: {source.describe()}", 4000)
         self._update_status()
-        return True
 
     def _set_start_action(self, running: bool) -> None:
         style = self.style()
@@ -435,13 +443,15 @@ class MainWindow(QtWidgets.QMainWindow):
     def play_file(self, path: Path | str, duration_s: float | None = None, fast: bool = False) -> bool:
         """Replay a file through the live pipeline; an unreadable file is reported, nothing else changes."""
         path = Path(path)
+        self.stop_capture()
         try:
-            source = FileSource(path, fast=fast)
+            source = self.session.play_file(path, fast, duration_s)
         except SerLiveError as exc:
             self.show_error("Cannot open audio file", str(exc))
             return False
         self.prefs.set(preferences.LAST_DIR, str(path.parent))
-        return self.start_source(source, duration_s)
+        self._started(source)
+        return True
 
     def play_demo(self) -> bool:
         demo = demo_clip_path()
@@ -465,6 +475,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.start_microphone()
 
     def stop_capture(self) -> None:
+        self.reconnect_timer.stop()
         self.stop_recording()
         self.session.stop()
         self.tick()
@@ -627,15 +638,25 @@ class MainWindow(QtWidgets.QMainWindow):
         self._set_start_action(running=False)
         self.level_meter.set_level(LEVEL_FLOOR_DB, PEAK_HOLD_FOREVER)
         error = self.session.error
-        if error:
-            if isinstance(self.session.source, MicrophoneSource):
-                self.show_no_microphone(error)
-            else:
-                self.show_error("Capture stopped", error)
+        if isinstance(error, DeviceError) and isinstance(self.session.source, MicrophoneSource):
+            # Said once, in one line; then the device is tried again until it is back.
+            print(f"ser-live: input lost: {error}; trying it again every {RECONNECT_MS / 1000:g} s",
+                  file=sys.stderr, flush=True)
+            self.show_no_microphone(str(error))
+            self.reconnect_timer.start()
+        elif error is not None:
+            self.show_error("Capture stopped", one_line(error))
         elif isinstance(self.session.source, FileSource):
             self._status_bar().showMessage(f"replay of {self.session.source.name} finished", 10000)
         self._update_status()
         self.sigSessionEnded.emit()
+
+    def _reconnect(self) -> None:
+        """A lost device is tried again on a timer; once it is back, capture goes on from it."""
+        source = self.session.reconnect()
+        if source is not None:
+            print(f"ser-live: capturing again: {source.describe()}", file=sys.stderr, flush=True)
+            self._started(source)
 
     def _update_status(self) -> None:
         source = self.session.source
@@ -650,7 +671,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.status_model.setText(f"model {meta.name}")
         stats = self.session.stats
         self.status_drops.setText(
-            f"dropped {stats.dropped_frames} frames, overflows {stats.overflows}, skipped hops {stats.skipped_hops}"
+            f"lost {stats.lost_samples} samples, overflows {stats.overflows}, skipped hops {stats.skipped_hops}"
         )
         latency = self.last_result.latency_ms if self.last_result is not None else stats.mean_latency_ms
         self.status_latency.setText(f"latency {latency:.0f} ms")

@@ -1,10 +1,14 @@
-"""The live pipeline as the desktop app drives it, without Qt.
+"""The live pipeline as every mode drives it (headless and the desktop app), without Qt.
 
 A :class:`LiveSession` owns one classifier for the life of the app and builds a fresh
-processor and :class:`~ser_live.engine.Engine` for each source (a device switch or a file
-replay restarts capture, never the app). The engine's worker thread appends every result to a
-deque, which the GUI thread drains on its timer; while recording, the worker also writes the
-audio it reads (WAV) and each result (CSV), so the GUI thread does no file I/O per frame.
+processor and :class:`~ser_live.engine.Engine` for each source: a device opened by name or
+index, a device picked again after a rescan or after it came back, or a file replayed; each
+restarts capture, never the app. The engine's worker thread hands every result to the
+session's sinks (the headless records) and appends it to a deque, which the GUI thread drains
+on its timer; while recording, the worker also writes the audio it reads (WAV) and each result
+(CSV), so the GUI thread does no file I/O per frame. A worker that outlives its stop (stuck in
+a write) can never write into the next source's deque or recording: the engine closes its
+sinks when stopped.
 """
 
 from __future__ import annotations
@@ -12,21 +16,24 @@ from __future__ import annotations
 import collections
 import dataclasses
 import threading
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import numpy as np
 import soundfile
 
-from ser_live.engine import AudioSource, Engine, EngineStats
-from ser_live.errors import SerLiveError
+from ser_live.assembly import new_processor
+from ser_live.capture import FileSource, MicrophoneSource, list_input_devices
+from ser_live.engine import JOIN_TIMEOUT_S, AudioSource, Engine, EngineStats, Sink
+from ser_live.errors import DeviceError, SerLiveError
 from ser_live.model import EmotionClassifier
 from ser_live.processor import ProcessorSettings, StreamProcessor, WindowResult
 from ser_live.resources import DEMO_CLIP, resource_path
 from ser_live.sinks import CsvSink
 
 RESULT_BACKLOG = 4096  # results the GUI has not drained yet; far more than a stalled GUI collects
-ENGINE_JOIN_TIMEOUT_S = 3.0
+WAIT_POLL_S = 0.1  # Ctrl-C is handled between two waits
 
 
 def demo_clip_path() -> Path | None:
@@ -114,13 +121,18 @@ class Recorder:
 class LiveSession:
     """One classifier; one engine at a time, replaced when the source changes."""
 
-    def __init__(self, classifier: EmotionClassifier, settings: ProcessorSettings) -> None:
+    def __init__(
+        self, classifier: EmotionClassifier, settings: ProcessorSettings, sinks: Sequence[Sink] = ()
+    ) -> None:
+        """``sinks`` get every result of every source, in the worker thread (headless records)."""
         self.classifier = classifier
+        self.sinks = list(sinks)
         self.engine: Engine | None = None
         self.source: AudioSource | None = None
         self.recorder = Recorder()
         self._results: collections.deque[WindowResult] = collections.deque(maxlen=RESULT_BACKLOG)
-        self.processor = self._new_processor(settings)  # labels, rates and hop before any source exists
+        self._microphone: tuple[str | int | None, int | None] | None = None  # the last device asked for
+        self.processor = new_processor(classifier, settings)  # labels, rates and hop before any source exists
 
     @property
     def settings(self) -> ProcessorSettings:
@@ -136,18 +148,43 @@ class LiveSession:
         return self.engine is not None and self.engine.running
 
     @property
-    def error(self) -> str | None:
+    def error(self) -> Exception | None:
+        """What stopped the last source, if not its end or a stop (see Engine.error)."""
         return self.engine.error if self.engine is not None else None
 
     @property
     def stats(self) -> EngineStats:
         return self.engine.stats if self.engine is not None else EngineStats()
 
-    def _new_processor(self, settings: ProcessorSettings) -> StreamProcessor:
+    @staticmethod
+    def devices() -> list[dict[str, Any]]:
+        """The input devices present now; PortAudio rescans while no stream is open."""
+        return list_input_devices()
+
+    def start_microphone(self, device: str | int | None, device_rate_hz: int | None = None) -> MicrophoneSource:
+        """Capture from ``device`` (an index or part of a name; None: the default). Stopped
+        first: with no stream open PortAudio rescans, so a device plugged in since is found."""
+        self.stop()
+        self._microphone = (device, device_rate_hz)
+        source = MicrophoneSource(device, self.processor.cfg.sample_rate_hz, device_rate_hz)
+        self.start(source)
+        return source
+
+    def reconnect(self) -> MicrophoneSource | None:
+        """Open the last device asked for again (after it was lost); None while it is still away."""
+        if self._microphone is None:
+            return None
         try:
-            return StreamProcessor(self.classifier, settings)
-        except ValueError as exc:  # a hop the model's framing cannot produce
-            raise SerLiveError(str(exc)) from exc
+            return self.start_microphone(*self._microphone)
+        except DeviceError:
+            return None
+
+    def play_file(self, path: Path, fast: bool = False, duration_s: float | None = None) -> FileSource:
+        """Replay a file through the live path; an unreadable one raises AudioFileError, and what ran goes on."""
+        source = FileSource(path, fast=fast)
+        self._microphone = None
+        self.start(source, duration_s)
+        return source
 
     def start(self, source: AudioSource, duration_s: float | None = None, record_to: Path | None = None) -> None:
         """Stop what runs, then capture from ``source`` with a fresh processor (stream time 0);
@@ -157,10 +194,10 @@ class LiveSession:
         """
         self.stop()
         self._results.clear()
-        self.processor = self._new_processor(self.settings)
+        self.processor = new_processor(self.classifier, self.settings)
         self.source = source
-        self.engine = Engine(source, self.processor, [self._results.append, self.recorder.result], duration_s,
-                             audio_sinks=[self.recorder.audio])
+        self.engine = Engine(source, self.processor, [*self.sinks, self._results.append, self.recorder.result],
+                             duration_s, audio_sinks=[self.recorder.audio])
         if record_to is not None:
             self.recorder.start(record_to, source, self.processor)
         try:
@@ -176,7 +213,13 @@ class LiveSession:
         self.recorder.stop()
         if self.engine is not None:
             self.engine.stop()
-            self.engine.join(timeout=ENGINE_JOIN_TIMEOUT_S)
+            self.engine.join(JOIN_TIMEOUT_S)
+
+    def wait(self) -> None:
+        """Block until the source ends, the duration is reached or it fails (Ctrl-C raises
+        KeyboardInterrupt here; stop() after either)."""
+        while self.engine is not None and not self.engine.join(WAIT_POLL_S):
+            pass
 
     def start_recording(self, wav_path: Path) -> None:
         if self.engine is None or self.source is None or not self.running:
