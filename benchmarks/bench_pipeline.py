@@ -1,10 +1,11 @@
 """Speed and footprint of the live pipeline; prints figures for the README.
 
-    python benchmarks/bench_pipeline.py [--model PATH] [--quick] [--low-power]
+    python benchmarks/bench_pipeline.py [--model PATH] [--threads N] [--quick] [--low-power]
 
 1. per hop: DC filter + features of one hop of new audio + voice-activity detector + gate + int8
-   model + smoothing (StreamProcessor), median and 90th percentile over many hops, with the
-   model alone and the detector alone (one hop's 15-16 frames) beside it;
+   model + smoothing (StreamProcessor), median and 90th percentile over many hops; beside it a
+   whole window from scratch (log-mel of 2 s + normalization + inference), the int8 model alone
+   (with N interpreter threads) and the detector alone (one hop's 15-16 frames);
 2. headless real-time streaming from a file: CPU % of one core and peak RSS of the process;
 3. cold start: launch to first result (``--fast`` replay of a clip);
 4. a 30-minute recording replayed with ``--fast``: RSS sampled along the way, windows processed.
@@ -48,13 +49,13 @@ def speech_track(seconds: float, rate_hz: int) -> np.ndarray:
     return np.tile(clips, reps)[: round(seconds * rate_hz)]
 
 
-def bench_hop(model: Path, hops: int, hop_s: float | None) -> dict[str, float]:
-    classifier = EmotionClassifier(model)
+def bench_hop(model: Path, hops: int, hop_s: float | None, threads: int) -> dict[str, float]:
+    classifier = EmotionClassifier(model, num_threads=threads)
     processor = StreamProcessor(classifier, ProcessorSettings(hop_s=hop_s))
     cfg = processor.cfg
     audio = speech_track(cfg.window_s + hops * cfg.hop_s, cfg.sample_rate_hz)
     processor.push(audio[: cfg.window_samples])
-    per_hop, speech_hop = [], []
+    per_hop, speech_hop, from_scratch = [], [], []
     for start in range(cfg.window_samples, len(audio) - cfg.hop_samples + 1, cfg.hop_samples):
         t0 = time.perf_counter()
         (result,) = processor.push(audio[start : start + cfg.hop_samples])
@@ -62,6 +63,10 @@ def bench_hop(model: Path, hops: int, hop_s: float | None) -> dict[str, float]:
         per_hop.append(elapsed)
         if result.speech:
             speech_hop.append(elapsed)
+        chunk = audio[start + cfg.hop_samples - cfg.window_samples : start + cfg.hop_samples]
+        t0 = time.perf_counter()
+        classifier.predict(normalize_window(offline_features(chunk, cfg).logmel[: cfg.frames_per_window], cfg))
+        from_scratch.append((time.perf_counter() - t0) * 1000)
     window = normalize_window(offline_features(audio[: cfg.window_samples], cfg).logmel, cfg)
     model_ms = []
     for _ in range(200):
@@ -79,6 +84,7 @@ def bench_hop(model: Path, hops: int, hop_s: float | None) -> dict[str, float]:
         "hop_median_ms": statistics.median(per_hop),
         "hop_p90_ms": float(np.percentile(per_hop, 90)),
         "speech_hop_median_ms": statistics.median(speech_hop),
+        "window_from_scratch_median_ms": statistics.median(from_scratch),
         "model_only_median_ms": statistics.median(model_ms),
         "vad_only_median_ms": statistics.median(vad_ms),
         "hops": len(per_hop),
@@ -144,6 +150,7 @@ def bench_long_replay(model: Path, wav: Path, seconds: float, cfg_window_s: floa
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=default_model_path())
+    parser.add_argument("--threads", type=int, default=1, help="interpreter threads for the per-hop figures")
     parser.add_argument("--quick", action="store_true", help="shorter runs (a smoke test of the script)")
     parser.add_argument("--low-power", action="store_true", help=f"the app's --low-power: {LOW_POWER_HOP_S:g} s hop")
     args = parser.parse_args()
@@ -152,7 +159,7 @@ def main() -> None:
         CLI_OPTIONS.append("--low-power")
     cfg = EmotionClassifier(args.model).features.with_timing(hop_s=hop_s)
     quick = args.quick
-    results: dict[str, object] = {"hop": bench_hop(args.model, 100 if quick else 1000, hop_s)}
+    results: dict[str, object] = {"hop": bench_hop(args.model, 100 if quick else 1000, hop_s, args.threads)}
     with tempfile.TemporaryDirectory() as tmp:
         rt_s = 10.0 if quick else 60.0
         rt_wav = Path(tmp) / "realtime.wav"
