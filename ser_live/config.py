@@ -62,11 +62,13 @@ class FeatureConfig:
             problems.append("win_length must be in (0, n_fft]")
         if self.hop_length <= 0:
             problems.append("hop_length must be positive")
+        if problems:  # the checks below divide by these
+            raise ValueError("invalid feature config: " + "; ".join(problems))
         if not 0 <= self.fmin_hz < self.fmax_hz <= self.sample_rate_hz / 2:
             problems.append("need 0 <= fmin_hz < fmax_hz <= sample_rate_hz / 2")
         if self.window_samples < self.n_fft:
             problems.append("window_s is shorter than one FFT frame")
-        if self.hop_samples <= 0 or self.hop_length <= 0 or self.hop_samples % self.hop_length:
+        if self.hop_samples <= 0 or self.hop_samples % self.hop_length:
             problems.append("hop_s must be a positive whole number of hop_length frames")
         if self.window_samples % self.hop_length:
             problems.append("window_s must be a whole number of hop_length frames")

@@ -155,6 +155,12 @@ class MetadataSchemaError(ValueError):
     """The metadata JSON does not have the shape the runtime reads; the message names the key."""
 
 
+# Every model's metadata has carried these; a key added to FeatureConfig later may be absent
+# from an older model's JSON, and its default must then mean what the older model was made with.
+REQUIRED_FEATURE_KEYS = frozenset({
+    "sample_rate_hz", "n_fft", "win_length", "hop_length", "n_mels", "fmin_hz", "fmax_hz", "log_floor",
+    "window_s", "hop_s", "normalization", "relative_floor_db",
+})
 _JSON_KINDS: dict[str, tuple[type, ...]] = {"int": (int,), "float": (int, float), "str": (str,)}
 _KIND_NAMES: dict[tuple[type, ...], str] = {
     (int,): "an integer", (int, float): "a number", (str,): "a string", (list,): "a list", (dict,): "a JSON object",
@@ -194,7 +200,8 @@ def validate_metadata(data: Any) -> None:
         raise MetadataSchemaError("'labels' must not repeat a label")
     features = _check(data, "features", (dict,))
     for spec in dataclasses.fields(FeatureConfig):
-        _check(features, spec.name, _JSON_KINDS[str(spec.type)], "features.")
+        if spec.name in REQUIRED_FEATURE_KEYS or spec.name in features:
+            _check(features, spec.name, _JSON_KINDS[str(spec.type)], "features.")
     for tensor in ("input", "output"):
         quant = _check(data, tensor, (dict,))
         _check(quant, "scale", (int, float), f"{tensor}.")
