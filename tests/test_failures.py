@@ -142,6 +142,7 @@ def test_non_finite_samples_are_refused_by_replay_and_analyze(model_path: Path, 
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # 14,400 windows through the VAD and features: minutes on a busy 2-core machine
 def test_analyze_streams_a_two_hour_file_in_little_memory(model_path: Path, tmp_path: Path) -> None:
     """A 2-hour 22.05 kHz recording (speech at the start of every 30 s) is analysed in blocks:
     the process's peak RSS stays far below what holding it would take (635 MB as float32)."""
