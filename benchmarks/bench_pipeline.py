@@ -10,8 +10,8 @@
 3. cold start: launch to first result (``--fast`` replay of a clip);
 4. a 30-minute recording replayed with ``--fast``: RSS sampled along the way, windows processed.
 Timings are medians: the machine is shared and noisy, so the per-hop and detector figures also
-come as CPU time of the worker thread (``*_cpu_*``), which waiting for a busy core does not inflate. With --low-power every figure is for the
-app's --low-power setting (a longer hop).
+come as CPU time of the worker thread (``*_cpu_*``), which waiting for a busy core does not
+inflate. With --low-power every figure is for the app's --low-power setting (a longer hop).
 """
 
 from __future__ import annotations

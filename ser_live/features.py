@@ -125,6 +125,19 @@ def dct_matrix(cfg: FeatureConfig) -> np.ndarray:
     return basis
 
 
+def loud_percentile(values: np.ndarray, q: float = 95.0) -> np.ndarray:
+    """The ``q``-th percentile along the last axis, linear between ranks as ``np.percentile``.
+
+    Three times a hop on ~200 values: ``np.percentile``'s general machinery cost more than
+    the sort itself (about 0.1 ms a call), this is a sort and two look-ups."""
+    ranked = np.sort(values, axis=-1)
+    position = q / 100.0 * (ranked.shape[-1] - 1)
+    below = int(np.floor(position))
+    above = min(below + 1, ranked.shape[-1] - 1)
+    low = ranked[..., below]
+    return low + (position - below) * (ranked[..., above] - low)
+
+
 def normalize_window(logmel: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
     """Remove each band's mean over the window and scale by the window's spread.
 
@@ -138,7 +151,7 @@ def normalize_window(logmel: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
     """
     if cfg.normalization == "gain_cmvn":
         power = np.exp(logmel.astype(np.float64))  # mel power (+ log_floor > 0, so the log below is finite)
-        loud = np.percentile(power.sum(axis=-1), 95, axis=-1)[..., None, None]
+        loud = loud_percentile(power.sum(axis=-1))[..., None, None]
         floor = loud * 10.0 ** (-cfg.relative_floor_db / 10.0) / logmel.shape[-1]
         logmel = np.log(power + floor)  # logaddexp(logmel, log(floor)) at half the cost: the hot path
     if cfg.front_end == "mfcc":

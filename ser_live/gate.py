@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ser_live.features import loud_percentile
 from ser_live.vad import FRAME_SAMPLES
 
 
@@ -31,7 +32,7 @@ class GateConfig:
 
 def loud_level_db(level_db: np.ndarray) -> float:
     """The level of a window's loud frames (95th percentile of frame levels, dBFS)."""
-    return float(np.percentile(level_db, 95)) if len(level_db) else -np.inf
+    return float(loud_percentile(level_db)) if len(level_db) else -np.inf
 
 
 def vad_frames_per_window(window_samples: int) -> int:

@@ -12,7 +12,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ser_live.config import FeatureConfig
-from ser_live.features import StreamingFeatures, mel_filterbank, normalize_window, offline_features, window_starts
+from ser_live.features import (
+    StreamingFeatures,
+    loud_percentile,
+    mel_filterbank,
+    normalize_window,
+    offline_features,
+    window_starts,
+)
 from ser_live.highpass import HighPass, highpass
 
 CFG = FeatureConfig()
@@ -139,3 +146,9 @@ def test_mfcc_front_end_is_the_dct_of_the_floored_logmel_and_stays_gain_invarian
         replace(CFG, front_end="plp")
     with pytest.raises(ValueError, match="n_mfcc"):
         replace(CFG, front_end="mfcc", n_mfcc=65)
+
+
+@pytest.mark.parametrize("shape", [(197,), (3, 197), (1,), (2, 5)])
+def test_loud_percentile_equals_numpy(shape: tuple[int, ...]) -> None:
+    values = np.random.default_rng(len(shape)).standard_normal(shape) * 30
+    np.testing.assert_allclose(loud_percentile(values), np.percentile(values, 95, axis=-1), rtol=1e-12, atol=1e-12)
