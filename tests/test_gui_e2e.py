@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from PyQt6 import QtGui
 
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, only_our_lines, run_cli
 from tests.xvfb import running_xvfb
 
 DEMO = REPO / "assets" / "demo" / "ser-live-demo.flac"
@@ -123,3 +123,21 @@ def test_corrupt_model_launched_from_a_menu_shows_a_message_box(xvfb: str, model
     assert proc.returncode == 2
     lines = stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("ser-live: error:") and "not a valid TFLite" in lines[0], stderr
+
+
+@pytest.mark.slow
+def test_a_normal_exit_after_a_resampled_replay_leaves_no_leak_messages(xvfb: str, model_path: Path,
+                                                                        tmp_path: Path) -> None:
+    """The app ends by itself after replaying a 44.1 kHz clip (resampled in the worker): its
+    stderr holds only ser-live's own lines, no "nanobind: leaked ... soxr" at exit."""
+    import soundfile
+    import soxr
+
+    audio, rate = soundfile.read(str(DEMO), dtype="float32")
+    clip = tmp_path / "demo-44k.wav"
+    soundfile.write(clip, soxr.resample(audio, rate, 44100), 44100)
+    proc = run_app(["--model", str(model_path), "--input", str(clip), "--screenshot", str(tmp_path / "out.png"),
+                    "--duration", "4"], env_without_display(DISPLAY=xvfb))
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.strip().splitlines()[-1])["saved"]
+    only_our_lines(proc.stderr)
