@@ -268,3 +268,25 @@ def test_ctrl_c_ends_a_run_whose_reader_stopped_reading(model_path: Path, tmp_pa
     assert proc.returncode == 130, stderr
     only_our_lines(stderr)
     assert "stuck writing records" in stderr
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_analyze_jobs_ends_quietly_and_leaves_no_worker(model_path: Path) -> None:
+    """A terminal's Ctrl-C goes to the whole process group, workers included: the command ends
+    as interrupted (130), says nothing of dead workers, and no worker process outlives it."""
+    files = [str(p) for p in fixture_clips()] * 10  # far more than is done before the interrupt
+    with subprocess.Popen([sys.executable, "-m", "ser_live", "--model", str(model_path), "analyze", "--json",
+                           "--jobs", "2", *files], cwd=REPO, text=True, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, start_new_session=True,
+                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)) as proc:
+        assert proc.stdout is not None
+        json.loads(proc.stdout.readline())  # the workers are running
+        os.killpg(proc.pid, signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=HANG_GUARD_S)
+    assert proc.returncode == 130, stderr
+    assert stderr == "", stderr
+    assert len(stdout.splitlines()) < len(files) - 1
+    deadline = time.monotonic() + HANG_GUARD_S
+    while subprocess.run(["pgrep", "-g", str(proc.pid)], capture_output=True).returncode == 0:
+        assert time.monotonic() < deadline, "a worker outlived the command"
+        time.sleep(0.1)
