@@ -34,9 +34,10 @@ mkdir -p "$work/out"
 log() { printf 'pi-check: %s\n' "$*" >&2; }
 
 need=()
-for tool in debootstrap xvfb-run sox; do command -v "$tool" >/dev/null || need+=("$tool"); done
+for tool in debootstrap xvfb-run sox callgrind_annotate; do command -v "$tool" >/dev/null || need+=("$tool"); done
 if ((${#need[@]})); then
   pkgs=("${need[@]/xvfb-run/xvfb}")
+  pkgs=("${pkgs[@]/callgrind_annotate/valgrind}")
   log "installing host tools: ${pkgs[*]}"
   apt-get install -y -qq --no-install-recommends "${pkgs[@]}" xauth >/dev/null
 fi
@@ -165,35 +166,22 @@ for release in "${releases[@]}"; do
       for clip in assets/demo/ser-live-demo.flac /opt/demo-long.flac; do
         key=$cpu-$(basename "$clip" .flac)
         in_root QEMU_CPU=$cpu bash -c "cd /opt/ser-live && valgrind --tool=callgrind \
-          --callgrind-out-file=/tmp/cg.out .venv/bin/python -m ser_live --headless --input $clip --fast" \
+          --callgrind-out-file=/tmp/cg-$key.out .venv/bin/python -m ser_live --headless --input $clip --fast" \
           >"$out/$key.jsonl" 2>"$out/$key.callgrind.log" || { tail "$out/$key.callgrind.log"; status=1; continue; }
+        # start_thread (glibc, with libc6-dbg) holds all that threads other than the main one did: the
+        # worker's analysis of every window, the file replay, the runtimes' pools; not start-up.
+        threads=$(callgrind_annotate --inclusive=yes "$root/tmp/cg-$key.out" |
+          awk '/:start_thread / { gsub(",", "", $1); print $1; exit }')
         echo "$cpu $clip $(sed -n 's/.*Collected : \([0-9]*\).*/\1/p' "$out/$key.callgrind.log") \
-          $(wc -l <"$out/$key.jsonl")" >>"$out/counts.txt"
+          ${threads:-0} $(wc -l <"$out/$key.jsonl")" >>"$out/counts.txt"
       done
     done
-    # Per hop: the difference between the long and the short clip cancels start-up and model loading.
-    # Time: instructions / (IPC x clock). Clocks: Pi 4 Cortex-A72 1.5 GHz (1.8 GHz on boards from
-    # 2022), Pi 5 Cortex-A76 2.4 GHz. IPC is assumed, not measured: 0.5-1.0 on the A72 and
-    # 0.8-1.5 on the A76 for this mix of interpreter code and vectorised numpy/LiteRT kernels.
-    "$native_python" - "$out/counts.txt" <<'EOF'
-import sys
-runs: dict[str, list[tuple[int, int]]] = {}
-for line in open(sys.argv[1]):
-    cpu, _clip, instructions, records = line.split()
-    runs.setdefault(cpu, []).append((int(instructions), int(records)))
-hop_s = 0.5  # the shipped model's hop
-for cpu, board, ghz, ipc_lo, ipc_hi in (("cortex-a72", "Pi 4", 1.5, 0.5, 1.0), ("cortex-a76", "Pi 5", 2.4, 0.8, 1.5)):
-    if len(runs.get(cpu, [])) != 2:
-        print(f"  {board}: no instruction count")
-        continue
-    (i_short, n_short), (i_long, n_long) = sorted(runs[cpu], key=lambda run: run[1])
-    per_hop = (i_long - i_short) / (n_long - n_short)
-    fast_ms, slow_ms = (per_hop / (ipc * ghz * 1e9) * 1e3 for ipc in (ipc_hi, ipc_lo))
-    print(f"  {board} ({cpu}): {per_hop / 1e6:.1f} M instructions per hop ({n_short} and {n_long} hops: "
-          f"{i_short / 1e9:.2f} and {i_long / 1e9:.2f} G in all); at {ghz} GHz and IPC {ipc_lo}-{ipc_hi}: "
-          f"{fast_ms:.1f}-{slow_ms:.1f} ms per hop, {fast_ms / hop_s / 10:.1f}-{slow_ms / hop_s / 10:.1f}% "
-          f"of one core at a {hop_s} s hop")
-EOF
+    # Per hop, two ways: the threads' instructions over the windows of one run, and the difference
+    # between the long and the short clip (which cancels start-up and model loading). Time:
+    # instructions / (IPC x clock). Clocks: Pi 4 Cortex-A72 1.5 GHz (1.8 GHz on boards from 2022),
+    # Pi 5 Cortex-A76 2.4 GHz. IPC is assumed, not measured: 0.5-1.0 on the A72 and 0.8-1.5 on the
+    # A76 for this mix of interpreter code and vectorised numpy/LiteRT/onnxruntime kernels.
+    "$native_python" scripts/pi_estimate.py "$out/counts.txt"
   fi
   for ((i = ${#mounted[@]} - 1; i >= 0; i--)); do umount -l "${mounted[i]}"; done
   mounted=()
