@@ -41,6 +41,7 @@ from tests.xvfb import start_xvfb  # noqa: E402
 PLAY_EVERY_S = 20.0
 SERVER_DOWN_S = 5.0
 RSS_EVERY_S = 5.0
+RSS_BUCKET_S = 300.0  # the RSS trend is printed as the median of each 5 minutes
 CLIP = sorted((REPO / "tests" / "fixtures").rglob("*.flac"))[4]
 
 
@@ -67,6 +68,14 @@ class Capture:
         return int(code)
 
 
+def _bucket_medians(times_s: list[float], values: list[float], bucket_s: float) -> list[float]:
+    """The median of the values in each ``bucket_s`` of time, in order: a trend, robust to spikes."""
+    buckets: dict[int, list[float]] = {}
+    for t, value in zip(times_s, values, strict=True):
+        buckets.setdefault(int(t // bucket_s), []).append(value)
+    return [round(statistics.median(buckets[k]), 1) for k in sorted(buckets)]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=30.0)
@@ -87,6 +96,7 @@ def main() -> int:
         headless_runs: list[Capture] = [Capture([*model, "--headless", "--device", "pulse"], env)]
         headless_exits: list[int] = []
         rss_mb: list[float] = []
+        rss_at_s: list[float] = []
         started = time.monotonic()
         next_play = next_rss = 0.0
         pending = list(restart_at)
@@ -108,6 +118,7 @@ def main() -> int:
                     next_play = now + PLAY_EVERY_S
                 if now >= next_rss:
                     rss_mb.append(gui.proc.memory_info().rss / 2**20)
+                    rss_at_s.append(now)
                     next_rss = now + RSS_EVERY_S
                 time.sleep(0.5)
         finally:
@@ -129,6 +140,7 @@ def main() -> int:
         "gui_rss_mb_first_quarter": round(statistics.median(rss_mb[:quarter]), 1),
         "gui_rss_mb_last_quarter": round(statistics.median(rss_mb[-quarter:]), 1),
         "gui_rss_mb_max": round(max(rss_mb), 1),
+        "gui_rss_mb_median_by_5_min": _bucket_medians(rss_at_s, rss_mb, RSS_BUCKET_S),
         "rss_samples": len(rss_mb),
         "headless_runs": len(headless_runs),
         "headless_exits": headless_exits,
