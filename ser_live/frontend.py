@@ -33,9 +33,9 @@ VAD_TARGET_DB = -25.0
 VAD_MAX_GAIN_DB = 60.0
 
 
-def vad_gain(level_db: np.ndarray) -> float:
-    """Linear gain for the detector's input, from the feature-frame levels of the current window."""
-    raise_db = min(max(VAD_TARGET_DB - loud_level_db(level_db), 0.0), VAD_MAX_GAIN_DB)
+def vad_gain(loud_db: float) -> float:
+    """Linear gain for the detector's input, from the current window's loud level."""
+    raise_db = min(max(VAD_TARGET_DB - loud_db, 0.0), VAD_MAX_GAIN_DB)
     return float(10.0 ** (raise_db / 20.0))
 
 
@@ -53,9 +53,10 @@ class Window:
     features: FrameFeatures  # the window's feature frames
     frame_probs: np.ndarray  # speech probability of each of its VAD frames, oldest first
     new_probs: np.ndarray  # those that completed since the previous window (the GUI shows them)
+    loud_db: float  # level of its loud frames (gate.loud_level_db): the gate's floor and the detector's gain
 
     def is_speech(self, gate: GateConfig) -> bool:
-        return is_speech(self.frame_probs, self.features.level_db, gate)
+        return is_speech(self.frame_probs, self.loud_db, gate)
 
 
 class StreamingFrontEnd:
@@ -91,12 +92,13 @@ class StreamingFrontEnd:
     def window(self) -> Window:
         """The newest window; runs the detector on the frames completed since the last call."""
         features = self._features.window()
-        new = self._detector.run(vad_gain(features.level_db))
+        loud_db = loud_level_db(features.level_db)
+        new = self._detector.run(vad_gain(loud_db))
         keep = min(len(new), len(self._probs))
         if keep:
             self._probs[:-keep] = self._probs[keep:]
             self._probs[-keep:] = new[-keep:]
-        return Window(features, self._probs.copy(), new)
+        return Window(features, self._probs.copy(), new, loud_db)
 
 
 @dataclass
@@ -116,7 +118,7 @@ class ClipAnalysis:
         if first < 0:
             probs = np.concatenate([np.zeros(-first, dtype=np.float32), probs])
         features = FrameFeatures(self.features.logmel[span], self.features.level_db[span])
-        return Window(features, probs, np.zeros(0, dtype=np.float32))
+        return Window(features, probs, np.zeros(0, dtype=np.float32), loud_level_db(features.level_db))
 
 
 def offline_front_end(audio: np.ndarray, cfg: FeatureConfig, detector: SpeechDetector) -> ClipAnalysis:
@@ -128,11 +130,11 @@ def offline_front_end(audio: np.ndarray, cfg: FeatureConfig, detector: SpeechDet
     probs = []
     # the detector runs where the stream runs it, at the same gain: at the end of the first
     # window, then every hop (the tail after the last window at the last window's gain)
-    gain = vad_gain(features.level_db[: cfg.frames_per_window])
+    gain = vad_gain(loud_level_db(features.level_db[: cfg.frames_per_window]))
     start = 0
     for end in range(cfg.window_samples, len(filtered) + 1, cfg.hop_samples):
         first = (end - cfg.window_samples) // cfg.hop_length
-        gain = vad_gain(features.level_db[first : first + cfg.frames_per_window])
+        gain = vad_gain(loud_level_db(features.level_db[first : first + cfg.frames_per_window]))
         detector.push(filtered[start:end])
         probs.append(detector.run(gain))
         start = end

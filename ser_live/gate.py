@@ -47,8 +47,6 @@ def speech_ratio(frame_probs: np.ndarray, gate: GateConfig) -> float:
     return float(np.mean(frame_probs >= gate.frame_threshold))
 
 
-def is_speech(frame_probs: np.ndarray, level_db: np.ndarray, gate: GateConfig) -> bool:
-    """The window rule; ``level_db`` holds the window's feature-frame levels."""
-    if len(level_db) == 0 or len(frame_probs) == 0:
-        return False
-    return loud_level_db(level_db) >= gate.min_level_db and speech_ratio(frame_probs, gate) >= gate.min_speech_ratio
+def is_speech(frame_probs: np.ndarray, loud_db: float, gate: GateConfig) -> bool:
+    """The window rule; ``loud_db`` is the window's :func:`loud_level_db`."""
+    return loud_db >= gate.min_level_db and speech_ratio(frame_probs, gate) >= gate.min_speech_ratio
