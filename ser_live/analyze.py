@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from ser_live.adaptation import SpeechMoments
 from ser_live.audio_io import AudioFileReader, check_finite, to_mono
 from ser_live.errors import AudioFileError
 from ser_live.model import EmotionClassifier
@@ -92,8 +93,40 @@ def _blocks(path: Path, rate_hz: int, progress: Progress | None) -> Iterator[np.
         resampler.close()
 
 
-def analyze_file(path: Path, processor: StreamProcessor, progress: Progress | None = None) -> ClipReport:
-    """Raises AudioFileError for unreadable files. The processor must not smooth (smoothing_s=0)."""
+def learn_speaker(path: Path, processor: StreamProcessor, progress: Progress | None = None) -> SpeechMoments:
+    """The first pass over a file: its speech windows' statistics, no verdicts.
+    Raises AudioFileError for unreadable files."""
+    processor.reset(0.0)
+    moments = processor.adapter.collect()
+    try:
+        for mono in _blocks(path, processor.cfg.sample_rate_hz, progress):
+            processor.push(mono)
+        processor.flush()
+    finally:
+        processor.adapter.stop_collecting()
+    return moments
+
+
+def _halved(progress: Progress | None) -> Progress | None:
+    """Two passes over a file: each counts for half of its seconds in the progress bar."""
+    return None if progress is None else lambda seconds: progress(seconds / 2)
+
+
+def analyze_file(path: Path, processor: StreamProcessor, progress: Progress | None = None,
+                 adapt_by: str = "file", speaker: SpeechMoments | None = None) -> ClipReport:
+    """Raises AudioFileError for unreadable files. The processor must not smooth (smoothing_s=0).
+
+    A session-adapting model normalizes by ``speaker`` (a folder's statistics) when given, else
+    by the file's own (``adapt_by`` "file", a first pass) or by the speech heard so far ("stream")."""
+    adapter = processor.adapter
+    adapter.reset()
+    adapter.freeze(None)
+    two_passes = adapter.adapts and adapt_by != "stream"
+    if two_passes:
+        progress = _halved(progress)
+        if speaker is None:
+            speaker = learn_speaker(path, processor, progress)
+        adapter.freeze(speaker)
     processor.reset(0.0)
     tally = _Tally(processor.labels)
     samples = 0
@@ -128,9 +161,21 @@ def clip_settings(settings: ProcessorSettings) -> ProcessorSettings:
 Outcome = ClipReport | AudioFileError  # what one file gives: a report, or why it could not be read
 
 
-def _outcome(path: Path, processor: StreamProcessor, progress: Progress | None) -> Outcome:
+Task = tuple[Path, str, SpeechMoments | None]  # a file, --adapt-by, its folder's speaker (or None)
+Learned = SpeechMoments | AudioFileError  # a first pass over a file: its speech statistics, or why not
+
+
+def _outcome(task: Task, processor: StreamProcessor, progress: Progress | None) -> Outcome:
+    path, adapt_by, speaker = task
     try:
-        return analyze_file(path, processor, progress)
+        return analyze_file(path, processor, progress, adapt_by, speaker)
+    except AudioFileError as exc:
+        return exc
+
+
+def _learned(path: Path, processor: StreamProcessor, progress: Progress | None) -> Learned:
+    try:
+        return learn_speaker(path, processor, _halved(progress))
     except AudioFileError as exc:
         return exc
 
@@ -154,54 +199,95 @@ def _worker_progress(seconds: float) -> None:
         _worker_seconds.value += seconds
 
 
-def _worker_analyze(path: Path) -> Outcome:
+def _worker_analyze(task: Task) -> Outcome:
     assert _worker_processor is not None
-    return _outcome(path, _worker_processor, _worker_progress)
+    return _outcome(task, _worker_processor, _worker_progress)
 
 
-def analyze_files(
-    paths: list[Path], processor: StreamProcessor, jobs: int, progress_seconds: Callable[[float], None] | None = None
-) -> Iterator[Outcome]:
-    """Each file's outcome, in the order given. With ``jobs`` > 1, that many processes analyse
-    files at once (each with its own copy of ``processor``'s model and settings); the outcomes
-    are those one process would give. ``progress_seconds`` is called now and then with the
-    seconds of audio analysed so far."""
-    if jobs <= 1 or len(paths) <= 1:
-        done = 0.0
+def _worker_learn(path: Path) -> Learned:
+    assert _worker_processor is not None
+    return _learned(path, _worker_processor, _worker_progress)
 
-        def step(seconds: float) -> None:
-            nonlocal done
-            done += seconds
-            if progress_seconds is not None:
-                progress_seconds(done)
 
-        for path in paths:
-            yield _outcome(path, processor, step)
-        return
-    context = multiprocessing.get_context("spawn")  # no fork of a process that has threads
-    seconds = context.Value("d", 0.0)
-    children_before = set(multiprocessing.active_children())
-    pool = concurrent.futures.ProcessPoolExecutor(
-        max_workers=min(jobs, len(paths)), mp_context=context, initializer=_worker_init,
-        initargs=(processor.classifier.model_path, processor.settings, seconds),
-    )
-    finished = False
-    try:
-        futures = [pool.submit(_worker_analyze, path) for path in paths]
+class _Runner:
+    """Runs per-file work in this process or in a pool of ``jobs`` processes (made once, used
+    for both of ``--adapt-by folder``'s passes), results in input order, progress polled."""
+
+    def __init__(self, processor: StreamProcessor, jobs: int, progress_seconds: Callable[[float], None] | None
+                 ) -> None:
+        self.processor = processor
+        self.progress_seconds = progress_seconds
+        self.done = 0.0
+        self.pool: concurrent.futures.ProcessPoolExecutor | None = None
+        if jobs > 1:
+            context = multiprocessing.get_context("spawn")  # no fork of a process that has threads
+            self.seconds = context.Value("d", 0.0)
+            self.children_before = set(multiprocessing.active_children())
+            self.pool = concurrent.futures.ProcessPoolExecutor(
+                max_workers=jobs, mp_context=context, initializer=_worker_init,
+                initargs=(processor.classifier.model_path, processor.settings, self.seconds),
+            )
+
+    def _step(self, seconds: float) -> None:
+        self.done += seconds
+        if self.progress_seconds is not None:
+            self.progress_seconds(self.done)
+
+    def map(self, local: Callable[[Any, StreamProcessor, Progress | None], Any], worker: Callable[[Any], Any],
+            items: list[Any]) -> Iterator[Any]:
+        if self.pool is None:
+            for item in items:
+                yield local(item, self.processor, self._step)
+            return
+        futures = [self.pool.submit(worker, item) for item in items]
         for future in futures:
             while True:
                 try:
                     outcome = future.result(timeout=PROGRESS_POLL_S)
                     break
                 except concurrent.futures.TimeoutError:
-                    if progress_seconds is not None:
-                        progress_seconds(seconds.value)
-            if progress_seconds is not None:
-                progress_seconds(seconds.value)
+                    if self.progress_seconds is not None:
+                        self.progress_seconds(self.seconds.value)
+            if self.progress_seconds is not None:
+                self.progress_seconds(self.seconds.value)
             yield outcome
+
+    def close(self, finished: bool) -> None:
+        if self.pool is None:
+            return
+        self.pool.shutdown(wait=finished, cancel_futures=True)
+        if not finished:  # Ctrl-C, an error or a reader that stopped: do not wait for files in progress
+            for child in set(multiprocessing.active_children()) - self.children_before:
+                child.terminate()
+
+
+def folder_speakers(paths: list[Path], learned: list[Learned]) -> dict[Path, SpeechMoments]:
+    """Each readable file's folder's speech statistics: the sum over that folder's files."""
+    folders: dict[Path, SpeechMoments] = {}
+    for path, moments in zip(paths, learned, strict=True):
+        if isinstance(moments, SpeechMoments):
+            folder = path.parent
+            folders[folder] = folders[folder].merge(moments) if folder in folders else moments
+    return {path: folders[path.parent] for path in paths if path.parent in folders}
+
+
+def analyze_files(
+    paths: list[Path], processor: StreamProcessor, jobs: int, progress_seconds: Callable[[float], None] | None = None,
+    adapt_by: str = "file",
+) -> Iterator[Outcome]:
+    """Each file's outcome, in the order given. With ``jobs`` > 1, that many processes analyse
+    files at once (each with its own copy of ``processor``'s model and settings); the outcomes
+    are those one process would give. ``progress_seconds`` is called now and then with the
+    seconds of audio analysed so far. ``adapt_by`` (``ADAPT_BY``) says where a session-adapting
+    model learns each file's speaker."""
+    runner = _Runner(processor, min(jobs, len(paths)), progress_seconds)
+    finished = False
+    try:
+        speakers: dict[Path, SpeechMoments] = {}
+        if adapt_by == "folder" and processor.adapter.adapts:
+            speakers = folder_speakers(paths, list(runner.map(_learned, _worker_learn, paths)))
+        tasks = [(path, adapt_by, speakers.get(path)) for path in paths]
+        yield from runner.map(_outcome, _worker_analyze, tasks)
         finished = True
     finally:
-        pool.shutdown(wait=finished, cancel_futures=True)
-        if not finished:  # Ctrl-C, an error or a reader that stopped: do not wait for files in progress
-            for child in set(multiprocessing.active_children()) - children_before:
-                child.terminate()
+        runner.close(finished)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from ser_live import __version__
+from ser_live.adaptation import ADAPT_BY
 from ser_live.assembly import load_classifier, new_processor, open_source, settings_from
 from ser_live.errors import OutputError, SerLiveError, one_line
 from ser_live.gate import GateConfig
@@ -105,6 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--json", action="store_true", help="one JSON line per file")
     analyze.add_argument("--jobs", type=POSITIVE_COUNT, metavar="N",
                          help="files analysed at once, each on its own core (default: all cores)")
+    analyze.add_argument("--adapt-by", choices=ADAPT_BY, default=ADAPT_BY[0],
+                         help="where a session-adapting model learns the speaker: each file (default), "
+                         "each folder (one speaker's recordings), or the speech so far, as live")
     return parser
 
 
@@ -228,7 +232,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     if not args.json:
         _emit(f"{'file':<{TABLE_FILE_WIDTH}} {'emotion':<10} {'conf':>5} {'speech':>6} {'windows':>7}")
     with ProgressBar.for_files(files) as bar:
-        for outcome in analyze_files(files, processor, jobs, bar.update if bar else None):
+        for outcome in analyze_files(files, processor, jobs, bar.update if bar else None, args.adapt_by):
             if not isinstance(outcome, ClipReport):
                 failed += 1
                 _above_bar(bar, f"ser-live: skipped: {outcome}")

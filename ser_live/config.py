@@ -24,7 +24,9 @@ EMOTIONS: tuple[str, ...] = (
 # window_cmvn: per-band mean removal and one overall spread, over log(mel + log_floor).
 # gain_cmvn: the same after a floor set relative_floor_db below the window's loud frames, so the
 # features no longer depend on input gain (a quiet microphone looks like a loud one).
-NORMALIZATIONS = ("window_cmvn", "gain_cmvn")
+# session_cmvn: the same floor, but the session's own speech supplies the band means and spread
+# (ser_live.adaptation): what a window says relative to its speaker's usual voice is kept.
+NORMALIZATIONS = ("window_cmvn", "gain_cmvn", "session_cmvn")
 # logmel: the log-mel bands themselves. mfcc: their orthonormal DCT-II, first n_mfcc coefficients
 # (the cepstrum the classic recognizers use), computed from the same floored log-mel frames.
 FRONT_ENDS = ("logmel", "mfcc")

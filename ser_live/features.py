@@ -138,6 +138,22 @@ def loud_percentile(values: np.ndarray, q: float = 95.0) -> np.ndarray:
     return low + (position - below) * (ranked[..., above] - low)
 
 
+def relative_features(logmel: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
+    """Log power above a floor ``relative_floor_db`` below the window's loud frames (MFCC: its DCT).
+
+    The floor follows the window's loud level (95th percentile of frame power), so input gain
+    changes nothing here: a quiet microphone looks like a loud one. Works on ``(frames, n_mels)``
+    or a batch ``(..., frames, n_mels)``.
+    """
+    power = np.exp(logmel.astype(np.float64))  # mel power (+ log_floor > 0, so the log below is finite)
+    loud = loud_percentile(power.sum(axis=-1))[..., None, None]
+    floor = loud * 10.0 ** (-cfg.relative_floor_db / 10.0) / logmel.shape[-1]
+    relative = np.log(power / floor + 1.0)  # log(power + floor) - log(floor): the hot path, one log
+    if cfg.front_end == "mfcc":
+        relative = relative @ dct_matrix(cfg)
+    return relative
+
+
 def normalize_window(logmel: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
     """Remove each band's mean over the window and scale by the window's spread.
 
@@ -146,15 +162,15 @@ def normalize_window(logmel: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
     ``(frames, n_mels)`` or a batch ``(..., frames, n_mels)``.
 
     A fixed ``log_floor`` is crossed by quiet input, so gain then changes the features after
-    all; ``gain_cmvn`` first raises the floor to ``relative_floor_db`` below the window's loud
-    frames (95th percentile of frame power), which makes the whole chain gain-invariant.
+    all; ``gain_cmvn`` works on :func:`relative_features`, which makes the whole chain
+    gain-invariant. ``session_cmvn`` uses the session's band means instead of the window's
+    (``ser_live.adaptation``).
     """
+    if cfg.normalization == "session_cmvn":
+        raise ValueError("session_cmvn windows need the session's statistics: use adaptation.SessionNormalizer")
     if cfg.normalization == "gain_cmvn":
-        power = np.exp(logmel.astype(np.float64))  # mel power (+ log_floor > 0, so the log below is finite)
-        loud = loud_percentile(power.sum(axis=-1))[..., None, None]
-        floor = loud * 10.0 ** (-cfg.relative_floor_db / 10.0) / logmel.shape[-1]
-        logmel = np.log(power + floor)  # logaddexp(logmel, log(floor)) at half the cost: the hot path
-    if cfg.front_end == "mfcc":
+        logmel = relative_features(logmel, cfg)
+    elif cfg.front_end == "mfcc":
         logmel = logmel @ dct_matrix(cfg)
     centred = logmel - logmel.mean(axis=-2, keepdims=True)
     spread = np.sqrt(np.mean(centred * centred, axis=(-2, -1), keepdims=True)) + 1e-3

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from ser_live.adaptation import AdaptationPrior
 from ser_live.config import FeatureConfig
 from ser_live.errors import ModelError
 from ser_live.resources import MODEL, PACKAGE_DIR, resource_path
@@ -92,6 +93,7 @@ class ModelMetadata:
     output_quant: QuantParams
     card: dict[str, Any] = field(default_factory=dict)
     calibration: Calibration = field(default_factory=Calibration)
+    adaptation: AdaptationPrior | None = None  # session_cmvn models: the training speakers' moments
 
     @property
     def input_shape(self) -> tuple[int, int, int, int]:
@@ -115,6 +117,7 @@ class ModelMetadata:
                 "zero_point": self.output_quant.zero_point,
             },
             "calibration": self.calibration.to_dict(),
+            **({"adaptation": self.adaptation.to_dict()} if self.adaptation is not None else {}),
             "card": self.card,
         }
 
@@ -134,6 +137,7 @@ class ModelMetadata:
             output_quant=QuantParams(float(data["output"]["scale"]), int(data["output"]["zero_point"])),
             card=dict(data.get("card", {})),
             calibration=Calibration(**data.get("calibration", {})),
+            adaptation=AdaptationPrior.from_dict(data["adaptation"]) if "adaptation" in data else None,
         )
 
     @classmethod
@@ -210,8 +214,25 @@ def validate_metadata(data: Any) -> None:
             raise MetadataSchemaError(f"'{tensor}.scale' must be positive, not {quant['scale']}")
         if not -128 <= zero_point <= 127:
             raise MetadataSchemaError(f"'{tensor}.zero_point' must be an int8 (-128 to 127), not {zero_point}")
+    if features["normalization"] == "session_cmvn" or "adaptation" in data:
+        _check_adaptation(data, FeatureConfig.from_dict(features).n_features)
     if "card" in data and not isinstance(data["card"], dict):
         raise MetadataSchemaError("'card' must be a JSON object")
+
+
+def _check_adaptation(data: dict, n_features: int) -> None:
+    """A session-adapting model's prior: one mean and one mean square per feature, finite."""
+    block = _check(data, "adaptation", (dict,))
+    for key in ("mean", "square"):
+        values = _check(block, key, (list,), "adaptation.")
+        if len(values) != n_features:
+            raise MetadataSchemaError(f"'adaptation.{key}' must have {n_features} values (one per feature), "
+                                      f"not {len(values)}")
+        if not all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in values):
+            raise MetadataSchemaError(f"'adaptation.{key}' must hold finite numbers")
+    for key in ("prior_s", "memory_s", "warm_s"):
+        if key in block:
+            _check(block, key, (int, float), "adaptation.")
 
 
 def _interpreter_class() -> Any:

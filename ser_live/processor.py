@@ -15,8 +15,9 @@ from typing import Any
 
 import numpy as np
 
+from ser_live.adaptation import SessionNormalizer
 from ser_live.config import FeatureConfig
-from ser_live.features import FrameFeatures, normalize_window
+from ser_live.features import FrameFeatures
 from ser_live.frontend import AudioTap, StreamingFrontEnd
 from ser_live.gate import GateConfig, speech_ratio
 from ser_live.model import EmotionClassifier
@@ -55,6 +56,8 @@ class WindowResult:
     # speech whose (calibrated) confidence is below the model's uncertain_below: label and probs
     # stay, but nobody should read the label as a verdict
     uncertain: bool = False
+    # seconds of speech the session adaptation has heard (None: the model normalizes per window)
+    adapted_s: float | None = None
 
     def to_record(self) -> dict[str, Any]:
         return {
@@ -65,6 +68,7 @@ class WindowResult:
             "uncertain": self.uncertain,
             "probs": None if self.probs is None else {k: round(v, 4) for k, v in self.probs.items()},
             "speech_ratio": round(self.speech_ratio, 3),
+            "adapted_s": None if self.adapted_s is None else round(self.adapted_s, 1),
             "level_db": round(self.level_db, 1),
             "latency_ms": round(self.latency_ms, 2),
         }
@@ -79,6 +83,8 @@ class StreamProcessor:
         self.labels = classifier.labels
         self.smoother = ProbabilitySmoother(self.settings.smoothing_s, self.cfg.hop_s)
         self._front = StreamingFrontEnd(self.cfg, detector or SpeechDetector())
+        self.adapter = SessionNormalizer(self.cfg, classifier.metadata.adaptation, self.cfg.hop_s)
+        self._forget_speaker = False
         self.samples_seen = 0
         self._until_window = self.cfg.window_samples
 
@@ -94,8 +100,14 @@ class StreamProcessor:
         gate = dataclasses.replace(self.settings.gate, min_level_db=min_level_db)
         self.settings = dataclasses.replace(self.settings, gate=gate)
 
+    def new_speaker(self) -> None:
+        """Forget the session's voice before the next window (from any thread: a flag the
+        worker reads, so a window never sees half-reset statistics)."""
+        self._forget_speaker = True
+
     def reset(self, t_s: float | None = None) -> None:
-        """Start afresh (after a gap in the input); ``t_s`` keeps stream time continuous."""
+        """Start afresh (after a gap in the input); ``t_s`` keeps stream time continuous.
+        The session's voice is kept: a gap does not change the speaker."""
         self._front.reset()
         self.smoother.reset()
         self._until_window = self.cfg.window_samples
@@ -131,8 +143,13 @@ class StreamProcessor:
         speech = window.is_speech(gate)
         label = confidence = probs = None
         uncertain = False
-        if speech:
-            raw = self.classifier.predict(normalize_window(window.features.logmel, self.cfg))
+        if self._forget_speaker:
+            self._forget_speaker = False
+            self.adapter.reset()
+        if speech and self.adapter.collecting:  # analyze's first pass: learn the speaker, no verdict
+            self.adapter.observe(window.features.logmel)
+        elif speech:
+            raw = self.classifier.predict(self.adapter.normalize(window.features.logmel))
             smoothed = self.smoother.update(raw)
             best = int(np.argmax(smoothed))
             label, confidence = self.labels[best], float(smoothed[best])
@@ -153,6 +170,7 @@ class StreamProcessor:
             compute_ms=compute_ms,
             latency_ms=compute_ms,
             uncertain=uncertain,
+            adapted_s=self.adapter.heard_s if self.adapter.adapts else None,
         )
 
 

@@ -236,6 +236,10 @@ class LiveSession:
         """Move the speech gate's level bar now, without restarting capture."""
         self.processor.set_gate_level(min_level_db)
 
+    def new_speaker(self) -> None:
+        """Someone else speaks now: the model forgets the voice it adapted to, from the next window."""
+        self.processor.new_speaker()
+
     def drain(self) -> list[WindowResult]:
         """Results that arrived since the last call, oldest first (GUI thread)."""
         out = []

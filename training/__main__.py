@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ser_live.config import FRONT_ENDS, FeatureConfig
+from ser_live.config import FRONT_ENDS, NORMALIZATIONS, FeatureConfig
 from ser_live.errors import SerLiveError
 from training.conditions import InputCondition
 from training.train import Recipe
@@ -42,6 +42,8 @@ def _recipe(p: argparse.ArgumentParser) -> None:
                    help="pooling head: global average, or mean+max over time keeping frequency bands")
     p.add_argument("--front-end", choices=FRONT_ENDS, default=FeatureConfig().front_end,
                    help="what the model sees: log-mel bands, or MFCCs computed from them")
+    p.add_argument("--normalization", choices=NORMALIZATIONS, default=FeatureConfig().normalization,
+                   help="per window (gain_cmvn) or adapted to each speaker's session (session_cmvn)")
     p.add_argument("--jobs", type=int, default=1,
                    help="train this many models at once in separate processes (one thread each)")
 
@@ -100,7 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    cfg = FeatureConfig(front_end=getattr(args, "front_end", FeatureConfig().front_end))
+    default = FeatureConfig()
+    cfg = FeatureConfig(front_end=getattr(args, "front_end", default.front_end),
+                        normalization=getattr(args, "normalization", default.normalization))
     cache = Path(args.cache) if getattr(args, "cache", "") else None
     if args.command == "train":
         out = Path(args.out)

@@ -14,18 +14,23 @@ import logging
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ser_live.adaptation import AdaptationPrior, SpeechMoments, apply
 from ser_live.audio_io import load_audio
 from ser_live.config import EMOTIONS, FeatureConfig
 from ser_live.errors import AudioFileError
-from ser_live.features import normalize_window, window_starts
+from ser_live.features import normalize_window, relative_features, window_starts
 from ser_live.frontend import ClipAnalysis, offline_front_end
 from ser_live.gate import GateConfig
 from ser_live.vad import SpeechDetector
 from training import augment
 from training.datasets import Clip, DatasetSummary
+
+if TYPE_CHECKING:
+    from training.sessions import SessionSim
 
 log = logging.getLogger(__name__)
 AUGMENT_VERSION = 4  # 4: DC filter in front, speech windows picked by the VAD
@@ -93,9 +98,9 @@ def _cache_key(clips: list[Clip], cfg: FeatureConfig, copies: int, seed: int) ->
     window_level = ("normalization", "relative_floor_db", "front_end", "n_mfcc")
     frame_cfg = {k: v for k, v in cfg.to_dict().items() if k not in window_level}
     h.update(json.dumps([frame_cfg, copies, seed, AUGMENT_VERSION]).encode())
-    for clip in clips:
-        st = clip.path.stat()
-        h.update(f"{clip.path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{clip.label}".encode())
+    for clip in clips:  # by content, not path and time: a copied corpus (a new machine) keeps its cache
+        digest = hashlib.sha256(clip.path.read_bytes()).hexdigest()
+        h.update(f"{clip.path.name}|{clip.speaker}|{clip.label}|{digest}".encode())
     return h.hexdigest()[:20]
 
 
@@ -172,37 +177,73 @@ def build_bank(clips: list[Clip], audio: list[np.ndarray], cfg: FeatureConfig, c
     return bank
 
 
-def sample_windows(bank: Bank, items: np.ndarray, cfg: FeatureConfig, rng: np.random.Generator) -> np.ndarray:
-    """One normalized window per given item, at a random speech start."""
+def sample_windows(bank: Bank, items: np.ndarray, cfg: FeatureConfig, rng: np.random.Generator,
+                   sessions: SessionSim | None = None) -> np.ndarray:
+    """One normalized window per given item, at a random speech start; ``session_cmvn`` windows
+    are normalized by a simulated session of their speaker (``training.sessions``)."""
     n = cfg.frames_per_window
     out = np.empty((len(items), n, cfg.n_mels), dtype=np.float32)
     for k, item in enumerate(items):
         s = int(rng.choice(bank.starts[item]))
         out[k] = bank.frames(item)[s : s + n]
+    if cfg.normalization == "session_cmvn":
+        if sessions is None:
+            raise ValueError("session_cmvn training windows need simulated sessions")
+        return sessions.normalize(out, np.asarray(items), cfg, rng)
     return normalize_window(out, cfg)
 
 
 @dataclass
 class EvalWindows:
-    """The windows the app would produce for each clean clip, one every hop."""
+    """The windows the app would produce for each clean clip, one every hop.
 
-    windows: np.ndarray  # (n, frames, mels) normalized float32
+    For window normalizations ``windows`` are the model's inputs. For ``session_cmvn`` they are
+    relative features and ``clip_moments`` each clip's speech statistics: :meth:`inputs` blends
+    them with a model's prior, as ``ser-live analyze`` adapts to each file."""
+
+    windows: np.ndarray  # (n, frames, features) float32
     clip_index: np.ndarray  # (n,)
     speech: np.ndarray  # (n,) bool: the app calls this window speech
+    clip_moments: list[SpeechMoments] | None = None
+
+    def inputs(self, prior: AdaptationPrior | None, groups: np.ndarray | None = None) -> np.ndarray:
+        """The model's inputs; with ``groups`` (one id per clip, e.g. its speaker) each window is
+        normalized by its group's pooled statistics, as ``analyze --adapt-by folder`` would."""
+        if self.clip_moments is None:
+            return self.windows
+        if prior is None:
+            raise ValueError("session_cmvn windows need the model's adaptation prior")
+        moments = self.clip_moments
+        if groups is not None:
+            pooled: dict = {}
+            for g, m in zip(groups, moments, strict=True):
+                pooled[g] = pooled[g].merge(m) if g in pooled else m
+            moments = [pooled[g] for g in groups]
+        stats = [m.blended(prior) for m in moments]
+        mean = np.stack([stats[c][0] for c in self.clip_index])
+        spread = np.asarray([stats[c][1] for c in self.clip_index])
+        return apply(self.windows, mean, spread)
 
 
 def eval_windows(audio: list[np.ndarray], cfg: FeatureConfig, gate: GateConfig | None = None) -> EvalWindows:
     gate = gate or GateConfig()
     detector = SpeechDetector()
-    wins, idx, speech = [], [], []
+    adapts = cfg.normalization == "session_cmvn"
+    wins, idx, speech, moments = [], [], [], []
     for ci, samples in enumerate(audio):
         analysed = offline_front_end(samples, cfg, detector)
+        heard = SpeechMoments.empty(cfg.n_features)
         for s in window_starts(len(analysed.features), cfg):
             window = analysed.window(s, cfg)
-            wins.append(normalize_window(window.features.logmel, cfg))
+            is_speech = window.is_speech(gate)
+            if adapts and is_speech:
+                heard.add(window.features.logmel, cfg, cfg.hop_s)
+            wins.append(relative_features(window.features.logmel, cfg).astype(np.float32) if adapts
+                        else normalize_window(window.features.logmel, cfg))
             idx.append(ci)
-            speech.append(window.is_speech(gate))
-    return EvalWindows(np.stack(wins), np.asarray(idx), np.asarray(speech))
+            speech.append(is_speech)
+        moments.append(heard)
+    return EvalWindows(np.stack(wins), np.asarray(idx), np.asarray(speech), moments if adapts else None)
 
 
 def label_indices(clips: list[Clip]) -> np.ndarray:

@@ -115,12 +115,36 @@ def evaluate_probs(int8_probs: np.ndarray, float_probs: np.ndarray | None, ev: E
                       w_true[speech], w_pred[speech], agreement_speech, agreement_decided, int8_probs)
 
 
-def evaluate_model(model_path: Path, ev: EvalWindows, clip_labels: np.ndarray, threads: int = 1) -> Evaluation:
+def evaluate_model(model_path: Path, ev: EvalWindows, clip_labels: np.ndarray, threads: int = 1,
+                   groups: np.ndarray | None = None) -> Evaluation:
+    """``groups`` (one id per clip): a session-adapting model learns each group's voice from all
+    of the group's clips (``EvalWindows.inputs``); else each clip's own."""
     clf = EmotionClassifier(model_path, num_threads=threads)
-    int8_probs = predict_all(clf, ev.windows)
+    windows = ev.inputs(clf.metadata.adaptation, groups)
+    int8_probs = predict_all(clf, windows)
     fpath = float_path_for(model_path)
-    float_probs = predict_all(FloatTFLite(fpath, threads), ev.windows) if fpath.exists() else None
+    float_probs = predict_all(FloatTFLite(fpath, threads), windows) if fpath.exists() else None
     return evaluate_probs(int8_probs, float_probs, ev, clip_labels)
+
+
+def stream_by_speaker(model_path: Path, audio: list[np.ndarray], speakers: list[str], clip_labels: np.ndarray,
+                      seed: int = 0) -> dict:
+    """Each speaker's clips in a row (a seeded random order) through one live processor, as a
+    user talking on would be heard: a session-adapting model carries what it learned from clip
+    to clip. A clip's verdict is the mean of its speech windows; a clip without one is wrong."""
+    from ser_live.processor import ProcessorSettings, StreamProcessor
+
+    clf = EmotionClassifier(model_path)
+    predicted = np.full(len(audio), -1)
+    rng = np.random.default_rng(seed)
+    for speaker in sorted(set(speakers)):
+        processor = StreamProcessor(clf, ProcessorSettings(smoothing_s=0.0))
+        for i in rng.permutation([k for k, s in enumerate(speakers) if s == speaker]):
+            processor.reset()  # a new recording, the same voice
+            probs = [list(r.probs.values()) for r in processor.push(audio[i]) + processor.flush() if r.probs]
+            if probs:
+                predicted[i] = int(np.argmax(np.mean(probs, axis=0)))
+    return metrics(clip_labels, predicted)
 
 
 def per_class_report(y_true: np.ndarray, y_pred: np.ndarray) -> str:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ser_live.adaptation import AdaptationPrior
 from ser_live.config import EMOTIONS, FeatureConfig
 from ser_live.model import EmotionClassifier, ModelMetadata, QuantParams
 
@@ -99,7 +100,8 @@ def tensor_quant(tflite_path: Path) -> tuple[QuantParams, QuantParams]:
     return QuantParams(float(si), int(zi)), QuantParams(float(so), int(zo))
 
 
-def export(model, representative: np.ndarray, out_stem: Path, cfg: FeatureConfig, card: dict) -> EmotionClassifier:
+def export(model, representative: np.ndarray, out_stem: Path, cfg: FeatureConfig, card: dict,
+           prior: AdaptationPrior | None = None) -> EmotionClassifier:
     """Write ``<stem>.tflite`` (int8), ``<stem>.json`` and ``<stem>.float.tflite``; returns the loaded int8 model."""
     out_stem = Path(out_stem)
     out_stem.parent.mkdir(parents=True, exist_ok=True)
@@ -116,6 +118,7 @@ def export(model, representative: np.ndarray, out_stem: Path, cfg: FeatureConfig
         "parameters": int(model.count_params()),
         **card,
     }
-    meta = ModelMetadata(name=name, labels=EMOTIONS, features=cfg, input_quant=in_q, output_quant=out_q, card=full_card)
+    meta = ModelMetadata(name=name, labels=EMOTIONS, features=cfg, input_quant=in_q, output_quant=out_q, card=full_card,
+                         adaptation=prior)
     meta.save(int8_path.with_suffix(".json"))
     return EmotionClassifier(int8_path)  # checks shapes, dtypes and quantization against the JSON

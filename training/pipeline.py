@@ -25,8 +25,9 @@ from training.datasets import (
     discover,
     speaker_folds,
 )
-from training.evaluate import DECIDED_MARGIN, Evaluation, evaluate_model, metrics, write_report
+from training.evaluate import DECIDED_MARGIN, Evaluation, evaluate_model, metrics, stream_by_speaker, write_report
 from training.export import licence_and_citation
+from training.sessions import make_sessions
 from training.train import Recipe, describe_network, train_model
 
 DEFAULT_CACHE = Path("runs/cache")
@@ -65,20 +66,21 @@ def load_dataset(data: list[str], cfg: FeatureConfig, actors: str | None = None,
     return clips, audio, summary
 
 
-def _representative(bank, clip_ids, cfg, seed, n=1000) -> np.ndarray:
+def _representative(bank, clip_ids, cfg, seed, sessions, n=1000) -> np.ndarray:
     """Calibration windows for int8: random speech crops of training clips, clean and augmented."""
     from training.net import INPUT_CLIP
 
     rng = np.random.default_rng(seed + 1)
     items = np.flatnonzero(np.isin(bank.item_clip, clip_ids))
     picked = rng.choice(items, size=n, replace=len(items) < n)
-    return np.clip(sample_windows(bank, picked, cfg, rng), -INPUT_CLIP, INPUT_CLIP)
+    return np.clip(sample_windows(bank, picked, cfg, rng, sessions), -INPUT_CLIP, INPUT_CLIP)
 
 
 def fit_and_export(bank, clips, audio_ids, cfg, recipe: Recipe, out_stem: Path, card: dict, log=print):
-    model = train_model(bank, audio_ids, clips, cfg, recipe, log=log)
-    rep = _representative(bank, audio_ids, cfg, recipe.seed)
-    return export_model(model, rep, out_stem, cfg, card)
+    sessions = make_sessions(bank, clips, audio_ids, cfg)
+    model = train_model(bank, audio_ids, clips, cfg, recipe, sessions, log=log)
+    rep = _representative(bank, audio_ids, cfg, recipe.seed, sessions)
+    return export_model(model, rep, out_stem, cfg, card, sessions.prior if sessions else None)
 
 
 @dataclass(frozen=True)
@@ -126,10 +128,10 @@ def run_jobs(jobs: list[TrainJob], bank, clips, cfg, recipe: Recipe, cache_dir: 
             log(future.result())
 
 
-def export_model(model, rep, out_stem, cfg, card):
+def export_model(model, rep, out_stem, cfg, card, prior=None):
     from training.export import export
 
-    return export(model, rep, out_stem, cfg, card)
+    return export(model, rep, out_stem, cfg, card, prior)
 
 
 AGREEMENT_KEYS = ("int8_float_agreement", "int8_float_agreement_speech_windows", "int8_float_agreement_decided_windows")
@@ -202,6 +204,11 @@ def score_folds(clips, audio, cfg, recipe: Recipe, groups: list[list[str]], out_
             f"int8/float agree {_percent(res.agreement)}, {_percent(res.agreement_decided)} where float is decided "
             f"({time.time() - start:.0f} s)")
         results.append({"fold": k + 1, "held_out": held, **res.summary()})
+        if ev.clip_moments is not None:  # session adaptation from all of a speaker's clips, not one
+            by_speaker = evaluate_model(stem.with_suffix(".tflite"), ev, labels[test_ids], recipe.threads,
+                                        np.asarray([clips[i].speaker for i in test_ids])).clip
+            results[-1]["adapt_by_speaker_clip"] = by_speaker
+            log(f"  adapted to each speaker's clips: clip acc {by_speaker['accuracy']:.3f} UAR {by_speaker['uar']:.3f}")
         pooled["clip_true"].append(res.clip_true)
         pooled["clip_pred"].append(res.clip_pred)
         pooled["win_true"].append(res.window_true)
@@ -326,6 +333,14 @@ def locked_test(model_path: Path, clips: list[Clip], audio: list[np.ndarray], cf
     }
     log(f"LOCKED TEST ({', '.join(out['speakers'])}): clip acc {res.clip['accuracy']:.3f} UAR {res.clip['uar']:.3f}; "
         f"window acc {res.window['accuracy']:.3f}; ECE window {out['ece_window']:.3f} clip {out['ece_clip']:.3f}")
+    if ev.clip_moments is not None:  # a session-adapting model: also learning from more than one clip
+        speakers = [c.speaker for c in clips]
+        out["adapt_by_speaker"] = evaluate_model(model_path, ev, labels, threads, np.asarray(speakers)).clip
+        out["adapt_stream_by_speaker"] = stream_by_speaker(model_path, audio, speakers, labels)
+        log(f"  adapted to each speaker's clips (as --adapt-by folder): clip acc "
+            f"{out['adapt_by_speaker']['accuracy']:.3f} UAR {out['adapt_by_speaker']['uar']:.3f}; each speaker's "
+            f"clips in a row, live: acc {out['adapt_stream_by_speaker']['accuracy']:.3f} "
+            f"UAR {out['adapt_stream_by_speaker']['uar']:.3f}")
     for corpus, figures in out["per_corpus"].items():
         log(f"  {corpus}: clip acc {figures['clip']['accuracy']:.3f} UAR {figures['clip']['uar']:.3f} "
             f"({figures['clip']['n']} clips)")

@@ -12,6 +12,7 @@ from ser_live.config import EMOTIONS, FeatureConfig
 from training.augment import spec_augment
 from training.data import Bank, sample_windows
 from training.datasets import Clip, corpus_labels
+from training.sessions import SessionSim
 
 HEADS = {
     "gap": "global average pooling",
@@ -102,7 +103,8 @@ def _within_groups(groups: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def _epoch_data(bank: Bank, clip_items: list[np.ndarray], clip_labels: np.ndarray, clip_masks: np.ndarray,
-                cfg: FeatureConfig, recipe: Recipe, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+                cfg: FeatureConfig, recipe: Recipe, rng: np.random.Generator, sessions: SessionSim | None
+                ) -> tuple[np.ndarray, np.ndarray]:
     """One epoch's windows and ``[target, mask]`` rows; mixup pairs only clips with the same label set."""
     n_classes = len(EMOTIONS)
     chosen, rows = [], []
@@ -114,7 +116,7 @@ def _epoch_data(bank: Bank, clip_items: list[np.ndarray], clip_labels: np.ndarra
                 chosen.append(items[1 + rng.integers(len(items) - 1)])
             rows.append(row)
     order = rng.permutation(len(chosen))
-    x = sample_windows(bank, np.asarray(chosen)[order], cfg, rng)
+    x = sample_windows(bank, np.asarray(chosen)[order], cfg, rng, sessions)
     picked = np.asarray(rows)[order]
     y = np.eye(n_classes, dtype=np.float32)[clip_labels[picked]]
     mask = clip_masks[picked]
@@ -140,10 +142,12 @@ def _epoch_clips(clip_speakers: np.ndarray, cap: int, rng: np.random.Generator) 
     return np.sort(np.concatenate(keep))
 
 
-def train_model(bank: Bank, clip_ids: np.ndarray, clips: list[Clip], cfg: FeatureConfig, recipe: Recipe, log=print):
+def train_model(bank: Bank, clip_ids: np.ndarray, clips: list[Clip], cfg: FeatureConfig, recipe: Recipe,
+                sessions: SessionSim | None = None, log=print):
     """Train on the bank items of ``clip_ids`` (indices into ``clips``, the bank's clip list); returns a Keras model.
 
-    Each clip's loss is masked to its corpus's labels (``label_masks``).
+    Each clip's loss is masked to its corpus's labels (``label_masks``); ``session_cmvn`` windows
+    are normalized by ``sessions`` (``training.sessions.make_sessions``).
     """
     from training.net import build_model, configure_threads
 
@@ -182,7 +186,8 @@ def train_model(bank: Bank, clip_ids: np.ndarray, clips: list[Clip], cfg: Featur
     start = time.time()
     for epoch in range(recipe.epochs):
         now = _epoch_clips(clip_speakers, recipe.speaker_clips_per_epoch, rng)
-        x, y = _epoch_data(bank, [clip_items[i] for i in now], clip_labels[now], clip_masks[now], cfg, recipe, rng)
+        x, y = _epoch_data(bank, [clip_items[i] for i in now], clip_labels[now], clip_masks[now], cfg, recipe, rng,
+                           sessions)
         hist = model.fit(x, y, batch_size=recipe.batch_size, epochs=epoch + 1, initial_epoch=epoch,
                          shuffle=False, verbose=0)
         if epoch % 10 == 9 or epoch == recipe.epochs - 1:

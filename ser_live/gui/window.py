@@ -171,6 +171,21 @@ class MainWindow(QtWidgets.QMainWindow):
         emotion_layout.addWidget(self.confidence_label)
         emotion_layout.addSpacing(8)
         emotion_layout.addWidget(self.speech_indicator, 0, QtCore.Qt.AlignmentFlag.AlignLeft)
+        voice_row = QtWidgets.QHBoxLayout()
+        self.adapt_label = QtWidgets.QLabel()
+        self.adapt_label.setStyleSheet("color: #666;")
+        self.adapt_label.setToolTip("the model adapts to the voice it hears: its first seconds of speech "
+                                    "are judged against an average voice")
+        self.new_speaker_button = QtWidgets.QPushButton("New speaker")
+        self.new_speaker_button.setToolTip("forget the voice learned so far: someone else speaks now (Ctrl+N)")
+        self.new_speaker_button.clicked.connect(self.new_speaker)
+        voice_row.addWidget(self.adapt_label, 1)
+        voice_row.addWidget(self.new_speaker_button)
+        emotion_layout.addLayout(voice_row)
+        adapts = self.session.processor.adapter.adapts
+        self.adapt_label.setVisible(adapts)
+        self.new_speaker_button.setVisible(adapts)
+        self._show_adaptation(0.0)
         emotion_layout.addStretch(1)
         self.stream_label = QtWidgets.QLabel()
         self.stream_label.setStyleSheet("color: #666;")
@@ -246,6 +261,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.rescan_action = self._action("Rescan devices", "F5", self.rescan_devices,
                                           "look for input devices again")
         self.quit_action = self._action("Quit", "Ctrl+Q", self.close, "quit ser-live")
+        self.new_speaker_action = self._action("New speaker", "Ctrl+N", self.new_speaker,
+                                               "forget the voice learned so far: someone else speaks now")
         self.banner_demo.clicked.connect(self.play_demo)
         self.banner_demo.setEnabled(demo_clip_path() is not None)
         self.banner_open.clicked.connect(self.open_file_dialog)
@@ -325,6 +342,7 @@ class MainWindow(QtWidgets.QMainWindow):
                 file_menu.addAction(action)
         capture_menu.addAction(self.start_action)
         capture_menu.addAction(self.rescan_action)
+        capture_menu.addAction(self.new_speaker_action)
         help_menu.addAction(self.about_action)
 
     def _status_bar(self) -> QtWidgets.QStatusBar:
@@ -588,6 +606,18 @@ class MainWindow(QtWidgets.QMainWindow):
         self.speech_indicator.setText(text)
         self.speech_indicator.setStyleSheet(style + " border-radius: 12px; padding: 0 12px; font-weight: bold;")
 
+    def new_speaker(self) -> None:
+        """Someone else speaks now: the model forgets the voice it adapted to."""
+        self.session.new_speaker()
+        self._show_adaptation(0.0)
+
+    def _show_adaptation(self, heard_s: float) -> None:
+        warm_s = self.session.processor.adapter.warm_s
+        if heard_s < warm_s:
+            self.adapt_label.setText(f"voice: learning ({heard_s:.1f} of {warm_s:g} s)")
+        else:
+            self.adapt_label.setText(f"voice: adapted ({heard_s:.0f} s of speech)")
+
     def show_results(self, results: list[WindowResult]) -> None:
         """The update path for new results: plot, legend, current emotion."""
         if not results:
@@ -598,6 +628,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.last_result = latest
         self.legend.set_probs(latest.probs)
         self._set_indicator(latest.speech)
+        if latest.adapted_s is not None:
+            self._show_adaptation(latest.adapted_s)
         level = f"{latest.level_db:.0f} dBFS" if latest.level_db > LEVEL_FLOOR_DB else "silent"
         self.stream_label.setText(f"at {latest.t:.1f} s of input \u00b7 level {level}")
         if latest.label is None:
