@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -74,6 +76,47 @@ def classifier(model_path: Path):  # noqa: ANN201
     from ser_live.model import EmotionClassifier
 
     return EmotionClassifier(model_path)
+
+
+def speech_moments(audio: list[np.ndarray], cfg):  # noqa: ANN001, ANN201
+    """The speech windows' statistics of ``audio`` (clips of one session), as ``analyze`` learns them."""
+    from ser_live.adaptation import SpeechMoments
+    from ser_live.features import window_starts
+    from ser_live.frontend import offline_front_end
+    from ser_live.gate import GateConfig
+    from ser_live.vad import SpeechDetector
+
+    moments = SpeechMoments.empty(cfg.n_features)
+    for samples in audio:
+        analysed = offline_front_end(samples, cfg, SpeechDetector())
+        for start in window_starts(len(analysed.features), cfg):
+            window = analysed.window(start, cfg)
+            if window.is_speech(GateConfig()):
+                moments.add(window.features.logmel, cfg, cfg.hop_s)
+    return moments
+
+
+@pytest.fixture(scope="session")
+def session_model(tmp_path_factory: pytest.TempPathFactory, model_path: Path) -> Path:
+    """The shipped model if it adapts, else its weights with a session_cmvn JSON and a prior from
+    the fixture clips: what the numbers mean does not matter here, only that every path computes
+    the same ones."""
+    meta = json.loads(model_path.with_suffix(".json").read_text())
+    if meta["features"]["normalization"] == "session_cmvn":
+        return model_path
+    out = tmp_path_factory.mktemp("session") / "session.tflite"
+    shutil.copy(model_path, out)
+    meta["features"]["normalization"] = "session_cmvn"
+    from ser_live.adaptation import AdaptationPrior
+    from ser_live.audio_io import load_audio
+    from ser_live.model import EmotionClassifier
+
+    cfg = EmotionClassifier(model_path).features
+    moments = speech_moments([load_audio(p, cfg.sample_rate_hz) for p in fixture_clips()], cfg)
+    mean, square = moments.sum_mean / moments.weight_s, moments.sum_square / moments.weight_s
+    meta["adaptation"] = AdaptationPrior(tuple(mean.tolist()), tuple(square.tolist())).to_dict()
+    out.with_suffix(".json").write_text(json.dumps(meta))
+    return out
 
 
 @pytest.fixture

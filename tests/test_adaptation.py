@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ser_live.adaptation import AdaptationPrior, SessionNormalizer, SpeechMoments, blend
+from ser_live.adaptation import SessionNormalizer, blend
 from ser_live.analyze import analyze_file, analyze_files, clip_settings
 from ser_live.audio_io import load_audio
 from ser_live.errors import ModelError
@@ -21,39 +21,9 @@ from ser_live.model import EmotionClassifier
 from ser_live.processor import ProcessorSettings, StreamProcessor
 from ser_live.vad import SpeechDetector
 from tests.conftest import fixture_clips
+from tests.conftest import speech_moments as _speech_moments
 
 RAW = ProcessorSettings(smoothing_s=0.0)
-
-
-def _speech_moments(audio: list[np.ndarray], cfg) -> SpeechMoments:  # noqa: ANN001
-    moments = SpeechMoments.empty(cfg.n_features)
-    for samples in audio:
-        analysed = offline_front_end(samples, cfg, SpeechDetector())
-        for start in window_starts(len(analysed.features), cfg):
-            window = analysed.window(start, cfg)
-            if window.is_speech(GateConfig()):
-                moments.add(window.features.logmel, cfg, cfg.hop_s)
-    return moments
-
-
-@pytest.fixture(scope="module")
-def session_model(tmp_path_factory: pytest.TempPathFactory, model_path: Path) -> Path:
-    """The shipped model if it adapts, else its weights with a session_cmvn JSON and a prior from
-    the fixture clips: what the numbers mean does not matter here, only that every path computes
-    the same ones."""
-    meta = json.loads(model_path.with_suffix(".json").read_text())
-    if meta["features"]["normalization"] == "session_cmvn":
-        return model_path
-    out = tmp_path_factory.mktemp("session") / "session.tflite"
-    shutil.copy(model_path, out)
-    meta["features"]["normalization"] = "session_cmvn"
-    cfg = EmotionClassifier(model_path).features
-    clips = [load_audio(p, cfg.sample_rate_hz) for p in fixture_clips()]
-    moments = _speech_moments(clips, cfg)
-    mean, square = moments.sum_mean / moments.weight_s, moments.sum_square / moments.weight_s
-    meta["adaptation"] = AdaptationPrior(tuple(mean.tolist()), tuple(square.tolist())).to_dict()
-    out.with_suffix(".json").write_text(json.dumps(meta))
-    return out
 
 
 @pytest.fixture(scope="module")

@@ -106,6 +106,34 @@ def test_an_uncertain_verdict_is_called_uncertain_with_its_best_guess(window: Ma
     assert window.emotion_label.text() == sure.label
 
 
+def test_an_adapting_model_shows_the_voice_warming_up_and_forgets_it_on_new_speaker(
+        qtbot, session_model: Path, classifier, tmp_path: Path) -> None:  # noqa: ANN001
+    from ser_live.model import EmotionClassifier
+
+    adapting = EmotionClassifier(session_model)
+    settings = QtCore.QSettings(str(tmp_path / "settings.ini"), QtCore.QSettings.Format.IniFormat)
+    win = MainWindow(LiveSession(adapting, ProcessorSettings()), settings)
+    qtbot.addWidget(win)
+    win.show()
+    assert win.new_speaker_button.isVisible() and win.adapt_label.isVisible()
+    assert win.adapt_label.text() == "voice: learning (0.0 of 5 s)"
+    processor = StreamProcessor(adapting, ProcessorSettings())
+    results = processor.push(load_audio(DEMO, processor.cfg.sample_rate_hz))
+    win.show_results(results)
+    heard = results[-1].adapted_s
+    assert heard >= 5 and win.adapt_label.text() == f"voice: adapted ({heard:.0f} s of speech)"
+    qtbot.mouseClick(win.new_speaker_button, QtCore.Qt.MouseButton.LeftButton)
+    assert win.adapt_label.text() == "voice: learning (0.0 of 5 s)"
+    assert win.session.processor._forget_speaker  # the worker forgets before its next window
+    win.close()
+    if classifier.metadata.adaptation is None:  # a model that normalizes per window has nothing to show
+        plain = MainWindow(LiveSession(classifier, ProcessorSettings()), settings)
+        qtbot.addWidget(plain)
+        plain.show()
+        assert not plain.new_speaker_button.isVisible() and not plain.adapt_label.isVisible()
+        plain.close()
+
+
 def test_silence_is_shown_as_silence_not_an_emotion(window: MainWindow, classifier) -> None:  # noqa: ANN001
     processor = StreamProcessor(classifier, ProcessorSettings())
     results = processor.push(np.zeros(round(4.0 * processor.cfg.sample_rate_hz), dtype=np.float32))
