@@ -26,9 +26,11 @@ from ser_live.features import normalize_window, relative_features
 
 _SPREAD_EPS = 1e-3
 # How ``analyze`` lets a session-adapting model learn the speaker of a file (``--adapt-by``): from
-# the whole file (two passes: listen, then judge), from every file in the same folder (one
-# speaker's recordings), or as the live app does, from the speech heard so far in the file.
-ADAPT_BY = ("file", "folder", "stream")
+# every file in the same folder (default: a folder is usually one person's or one microphone's
+# recordings; pooling a folder of several speakers measured no worse than each file alone), from
+# the file alone, or as the live app does, from the speech heard so far in the file. The first
+# two listen to the audio once, then judge it.
+ADAPT_BY = ("folder", "file", "stream")
 
 
 @dataclass(frozen=True)

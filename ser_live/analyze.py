@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ser_live.adaptation import SpeechMoments
+from ser_live.adaptation import ADAPT_BY, SpeechMoments
 from ser_live.audio_io import AudioFileReader, check_finite, to_mono
 from ser_live.errors import AudioFileError
 from ser_live.model import EmotionClassifier
@@ -273,7 +273,7 @@ def folder_speakers(paths: list[Path], learned: list[Learned]) -> dict[Path, Spe
 
 def analyze_files(
     paths: list[Path], processor: StreamProcessor, jobs: int, progress_seconds: Callable[[float], None] | None = None,
-    adapt_by: str = "file",
+    adapt_by: str = ADAPT_BY[0],
 ) -> Iterator[Outcome]:
     """Each file's outcome, in the order given. With ``jobs`` > 1, that many processes analyse
     files at once (each with its own copy of ``processor``'s model and settings); the outcomes

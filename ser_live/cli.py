@@ -107,8 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--jobs", type=POSITIVE_COUNT, metavar="N",
                          help="files analysed at once, each on its own core (default: all cores)")
     analyze.add_argument("--adapt-by", choices=ADAPT_BY, default=ADAPT_BY[0],
-                         help="where a session-adapting model learns the speaker: each file (default), "
-                         "each folder (one speaker's recordings), or the speech so far, as live")
+                         help="where a session-adapting model learns the voice: from all files in the "
+                         "file's folder (default), the file alone, or the speech so far, as live")
     return parser
 
 

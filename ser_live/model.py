@@ -214,10 +214,22 @@ def validate_metadata(data: Any) -> None:
             raise MetadataSchemaError(f"'{tensor}.scale' must be positive, not {quant['scale']}")
         if not -128 <= zero_point <= 127:
             raise MetadataSchemaError(f"'{tensor}.zero_point' must be an int8 (-128 to 127), not {zero_point}")
+    if "calibration" in data:
+        _check_calibration(data)
     if features["normalization"] == "session_cmvn" or "adaptation" in data:
         _check_adaptation(data, FeatureConfig.from_dict(features).n_features)
     if "card" in data and not isinstance(data["card"], dict):
         raise MetadataSchemaError("'card' must be a JSON object")
+
+
+def _check_calibration(data: dict) -> None:
+    """The temperature block, if present: known keys only, each of its kind."""
+    block = _check(data, "calibration", (dict,))
+    kinds = {"temperature": (int, float), "uncertain_below": (int, float), "fitted_on": (str,)}
+    for key in block:
+        if key not in kinds:
+            raise MetadataSchemaError(f"'calibration.{key}' is not a known key ({', '.join(kinds)})")
+        _check(block, key, kinds[key], "calibration.")
 
 
 def _check_adaptation(data: dict, n_features: int) -> None:

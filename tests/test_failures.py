@@ -197,7 +197,11 @@ def test_mp3_replay_and_analysis_keep_decoder_noise_off_stderr(model_path: Path,
      (lambda m: m["features"].update(hop_length=0), "hop_length"),
      (lambda m: m["input"].update(scale=float("nan")), "input.scale"),
      (lambda m: m["output"].pop("zero_point"), "output.zero_point"),
-     (lambda m: m.update(labels=["a", "a"]), "labels")],
+     (lambda m: m.update(labels=["a", "a"]), "labels"),
+     (lambda m: m.update(calibration={"temperature": "x"}), "calibration.temperature"),
+     (lambda m: m.update(calibration={"bogus": 1}), "calibration.bogus"),
+     (lambda m: m.update(calibration=[1]), "calibration"),
+     (lambda m: m.update(adaptation={"mean": []}), "adaptation.mean")],
 )
 def test_model_json_is_checked_against_its_schema(model_path: Path, tmp_path: Path, change, key: str) -> None:  # noqa: ANN001
     model = tmp_path / "m.tflite"

@@ -83,10 +83,12 @@ def score_folds(x: np.ndarray, y: np.ndarray, folds: list[np.ndarray], kind: str
 
 def baselines_command(data, cfg: FeatureConfig, actors, drop_labels, n_folds: int, seed: int, out: Path,
                       cache_dir: Path | None, log=print) -> dict:
-    from training.pipeline import load_dataset
+    from training.datasets import LOCKED_TEST_SPEAKERS
+    from training.pipeline import load_dataset, split_locked
 
     start = time.time()
     clips, audio, _ = load_dataset(data, cfg, actors, drop_labels, log=log)
+    clips, audio, _, _ = split_locked(clips, audio, LOCKED_TEST_SPEAKERS, log)  # the folds `cv` and `train` use
     y = label_indices(clips)
     feats = dict(zip(("mlp", "svm"), _features(clips, audio, cfg.sample_rate_hz, cache_dir), strict=True))
     groups = speaker_folds([c.speaker for c in clips], n_folds)
