@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
+from ser_live.errors import OutputError
 from ser_live.processor import WindowResult
 from ser_live.sinks import CsvSink, JsonLinesSink, make_sink
 
@@ -68,15 +69,20 @@ class RotatingFileSink:
             self._stream = self._sink = None
 
     def _open_next(self) -> None:
-        self.close()
-        while True:  # a restart within the same second must not overwrite the previous run's file
-            self._sequence += 1
-            path = self.folder / f"{FILE_PREFIX}{self._started}-{self._sequence:04d}.{self.fmt}"
-            if not path.exists():
-                break
-        self._stream = path.open("w", newline="")
-        self._sink = make_sink(self.fmt, self._stream, self.labels)
-        self._prune()
+        """Close the current file and start the next. A folder that vanished or cannot take a
+        new file (removed, unmounted, out of inodes) is an OutputError that names it."""
+        try:
+            self.close()
+            while True:  # a restart within the same second must not overwrite the previous run's file
+                self._sequence += 1
+                path = self.folder / f"{FILE_PREFIX}{self._started}-{self._sequence:04d}.{self.fmt}"
+                if not path.exists():
+                    break
+            self._stream = path.open("w", newline="")
+            self._sink = make_sink(self.fmt, self._stream, self.labels)
+            self._prune()
+        except OSError as exc:
+            raise OutputError(f"cannot write records in {self.folder}: {exc.strerror or exc}") from exc
         self.log(f"writing {path}")
 
     def _prune(self) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -64,6 +65,19 @@ def test_a_second_run_in_the_same_second_does_not_overwrite(tmp_path: Path) -> N
         sink.close()
     assert paths[0] != paths[1] and sorted(tmp_path.iterdir()) == paths
     assert [p.read_text() for p in paths] == [json.dumps(_result(t).to_record()) + "\n" for t in (0.0, 1.0)]
+
+
+def test_a_folder_that_vanishes_mid_run_is_an_output_error_naming_it(tmp_path: Path) -> None:
+    from ser_live.errors import OutputError
+
+    folder = tmp_path / "rec"
+    sink = RotatingFileSink(folder, "jsonl", LABELS, max_bytes=200, keep_files=3, log=lambda _: None)
+    sink(_result(0.0))
+    shutil.rmtree(folder)
+    with pytest.raises(OutputError, match=f"cannot write records in {folder}: No such file or directory"):
+        for i in range(10):  # the record that passes 200 bytes starts the next file
+            sink(_result(i * 0.5))
+    sink.close()
 
 
 def test_rotation_options_are_checked(tmp_path: Path) -> None:
