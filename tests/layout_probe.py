@@ -73,6 +73,9 @@ def probe(size: tuple[int, int], screenshot: Path) -> dict[str, object]:
     for name, widget in (("menu bar", window.menuBar()), ("status bar", window.statusBar())):
         assert widget is not None
         controls[name] = _placement(window, widget)
+    if window.session.processor.adapter.adapts:  # a session-adapting model: its voice row too
+        controls["new speaker"] = _placement(window, window.new_speaker_button)
+        controls["voice"] = _placement(window, window.adapt_label)
     extension = toolbar.findChild(QtWidgets.QToolButton, "qt_toolbar_ext_button")
     saved = window.grab().save(str(screenshot), "PNG")
     window.show_no_microphone("no input device found")
