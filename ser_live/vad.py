@@ -4,7 +4,9 @@ A trained detector instead of hand-set thresholds: music, barking dogs, clocks, 
 fooled the old loudness/pitch gate, and speech with a DC offset or without pauses was missed.
 Silero VAD (MIT, ``models/vad/``) is run through onnxruntime in its "sequence" export: the same
 per-frame probabilities as the streaming model, but a whole block of frames per call, with the
-LSTM state carried from call to call. That keeps it well inside a hop's budget.
+LSTM state carried from call to call. That keeps it well inside a hop's budget; the shipped file
+also has its convolutions rewritten as one MatMul per layer over all the call's frames
+(``scripts/vad_matmul.py``), about a third of the original's cost.
 
 :class:`SpeechDetector` keeps its own state, so the live worker, file analysis and training all
 feed it the same way. The frame grid is absolute (frame ``k`` covers samples

@@ -113,6 +113,20 @@ def test_speech_windows_are_chosen_the_same_offline(classifier) -> None:  # noqa
     assert any(r.speech for r in live) and not all(r.speech for r in live)
 
 
+def test_the_shipped_detector_gives_the_original_models_probabilities(classifier) -> None:  # noqa: ANN001
+    """models/vad/ holds Silero's graph with its convolutions rewritten as MatMuls for speed
+    (scripts/vad_matmul.py): the same sums in another order. On every fixture clip its
+    probabilities stay within float32 rounding of the original's (tests/fixtures/vad_reference.npz)
+    and no frame crosses the speech threshold."""
+    reference = np.load(FIXTURES / "vad_reference.npz")
+    threshold = GateConfig().frame_threshold
+    detector = SpeechDetector()
+    for name in reference.files:
+        probs = offline_front_end(load_audio(FIXTURES / name, RATE), classifier.features, detector).frame_probs
+        np.testing.assert_allclose(probs, reference[name], rtol=0, atol=5e-5, err_msg=name)
+        assert np.array_equal(probs >= threshold, reference[name] >= threshold), name
+
+
 def test_frame_probabilities_cover_the_stream(processor: StreamProcessor) -> None:
     """Every 32 ms VAD frame reaches the GUI exactly once, in the hop it completed in."""
     audio = load_audio(fixture_clips()[0], RATE)
