@@ -44,7 +44,8 @@ def speech_ratio(frame_probs: np.ndarray, gate: GateConfig) -> float:
     """Share of a window's VAD frames that are speech."""
     if len(frame_probs) == 0:
         return 0.0
-    return float(np.mean(frame_probs >= gate.frame_threshold))
+    # the same figure as np.mean of the comparison, without its reduction machinery (~10 us, twice a hop)
+    return int(np.count_nonzero(frame_probs >= gate.frame_threshold)) / len(frame_probs)
 
 
 def is_speech(frame_probs: np.ndarray, loud_db: float, gate: GateConfig) -> bool:
