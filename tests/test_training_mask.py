@@ -83,7 +83,7 @@ def test_mixup_pairs_only_clips_of_the_same_label_set_and_carries_the_mask() -> 
     labels = np.asarray([EMOTIONS.index(c.label) for c in clips])
     recipe = Recipe(crops_per_clip=4, mixup_fraction=1.0, spec_augment=False)
     items = [np.asarray([i]) for i in range(len(clips))]
-    _, y = _epoch_data(bank, items, labels, label_masks(clips), cfg, recipe, np.random.default_rng(1))
+    _, y = _epoch_data(bank, items, labels, label_masks(clips), cfg, recipe, np.random.default_rng(1), None)
     target, mask = y[:, :8], y[:, 8:]
     tess_rows = mask[:, CALM] == 0
     assert tess_rows.sum() == 7 * 4 and (~tess_rows).sum() == 8 * 4
