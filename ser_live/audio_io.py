@@ -122,8 +122,15 @@ class AudioFileReader:
             self._offset += len(block)
             return block
         assert self._file is not None
+        # Into an array sized from our own count of frames read: soundfile's read() without one
+        # asks libsndfile where it is first, a seek that costs a FLAC file more than decoding the
+        # block (20 M instructions per 0.5 s hop of replay on a Pi 4, docs/raspberry-pi.md).
+        left = max(self._file.frames - self._offset, 0)
+        out = np.empty((left if frames < 0 else min(frames, left), self.channels), dtype=np.float32)
         try:
-            return self._file.read(frames, dtype="float32", always_2d=True)
+            block = self._file.read(out=out)
+            self._offset += len(block)
+            return block
         except RuntimeError as exc:  # libsndfile's error for data corrupt past the header
             raise AudioFileError(f"{self.path}: cannot decode audio ({exc})") from exc
 

@@ -294,3 +294,30 @@ def test_ctrl_c_during_analyze_jobs_ends_quietly_and_leaves_no_worker(model_path
     while subprocess.run(["pgrep", "-g", str(proc.pid)], capture_output=True).returncode == 0:
         assert time.monotonic() < deadline, "a worker outlived the command"
         time.sleep(0.1)
+
+
+@pytest.mark.parametrize("block", [160, 800, 44100, -1])
+def test_a_file_read_block_by_block_is_the_whole_file(tmp_path: Path, block: int) -> None:
+    """The reader counts frames itself (no seek before each block, which costs FLAC dearly): the
+    blocks still add up to exactly the file, then an empty block; also for a file whose header
+    promises more frames than it holds."""
+    from ser_live.audio_io import AudioFileReader
+
+    stereo = np.stack([speech(), speech()[::-1]], axis=1)
+    for path in (tmp_path / "clip.flac", tmp_path / "clip.wav"):
+        soundfile.write(path, stereo, 16000)
+        reader = AudioFileReader(path)
+        parts = []
+        while len(part := reader.read(block)):
+            parts.append(part.copy())
+        assert len(reader.read(block)) == 0
+        reader.close()
+        np.testing.assert_array_equal(np.concatenate(parts), soundfile.read(path, dtype="float32")[0])
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes((tmp_path / "clip.wav").read_bytes()[: 44 + 4 * 16000])  # one of its seconds left
+    reader = AudioFileReader(cut)
+    parts = []
+    while len(part := reader.read(block)):
+        parts.append(part.copy())
+    reader.close()
+    assert sum(len(p) for p in parts) == 16000
