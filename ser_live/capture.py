@@ -10,6 +10,8 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+import weakref
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +100,23 @@ def resolve_device(spec: str | int | None) -> int | None:
     raise DeviceError(f"'{spec}' matches several input devices ({names}); give an index")
 
 
+def _weakly(method: Callable[..., None]) -> Callable[..., None]:
+    """``method``, called through a weak reference to its object (a no-op once that is gone).
+
+    A sounddevice stream sits in a reference cycle of its own (the closure it gives PortAudio
+    refers back to the stream), so after it is closed only Python's cyclic collector frees it,
+    and in the app that rarely runs. Given the source's bound methods, the stream would keep
+    the source and its ring alive as long: megabytes left behind at every lost device."""
+    ref = weakref.WeakMethod(method)
+
+    def call(*args: Any) -> None:
+        bound = ref()
+        if bound is not None:
+            bound(*args)
+
+    return call
+
+
 class MicrophoneSource:
     """Captures from a PortAudio input device at a rate it supports."""
 
@@ -157,8 +176,8 @@ class MicrophoneSource:
                 samplerate=self.sample_rate_hz,
                 dtype="float32",
                 blocksize=round(DEVICE_BLOCK_S * self.sample_rate_hz),
-                callback=self._callback,
-                finished_callback=self._finished,
+                callback=_weakly(self._callback),
+                finished_callback=_weakly(self._finished),
             )
             self._stream.start()
         except sd.PortAudioError as exc:

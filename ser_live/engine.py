@@ -24,7 +24,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import numpy as np
 
@@ -42,6 +42,7 @@ WAVEFORM_SECONDS = 5.0
 
 Sink = Callable[[WindowResult], None]
 AudioSink = Callable[[np.ndarray], None]
+ErrorT = TypeVar("ErrorT", bound=BaseException)
 
 
 class AudioSource(Protocol):
@@ -83,6 +84,25 @@ class EngineStats:
             f"lost input samples: {self.lost_samples}, skipped hops: {self.skipped_hops}, "
             f"overflows: {self.overflows}, mean latency: {self.mean_latency_ms:.1f} ms"
         )
+
+
+def _without_traceback(exc: ErrorT) -> ErrorT:
+    """``exc`` (caught in the worker), and the exceptions chained to it, without tracebacks.
+
+    A traceback holds the frames it passed through, and each frame (through ``f_back``, back to
+    the worker's own) holds this engine, and through it the source, its stream and ring, the
+    processor and its buffers. Kept in ``Engine.error``, that is a reference cycle only Python's
+    cyclic collector frees, and in the app it rarely runs: every lost device left megabytes
+    behind. No mode prints a traceback (each reports the exception in one line), so dropping it
+    loses nothing a user sees.
+    """
+    chained: BaseException | None = exc
+    seen: set[int] = set()
+    while chained is not None and id(chained) not in seen:
+        seen.add(id(chained))
+        chained.__traceback__ = None
+        chained = chained.__cause__ or chained.__context__
+    return exc
 
 
 class Engine:
@@ -161,8 +181,8 @@ class Engine:
     def _work(self) -> None:
         try:
             self._loop()
-        except Exception as exc:  # noqa: BLE001 - kept whole, for the mode running us to report
-            self.error = exc
+        except Exception as exc:  # noqa: BLE001 - kept, for the mode running us to report
+            self.error = _without_traceback(exc)
         finally:
             self.stats.overflows = self.source.overflows
             self._resampler.close()  # native state freed now, not at interpreter exit
