@@ -13,7 +13,8 @@ killed and started again after SERVER_DOWN_S. Expected, and checked at the end:
 - headless ends each loss with one ``ser-live: error:`` line and exit status 2 (it is
   started again once the server is back, as a service manager would);
 - no traceback and no library noise on either stderr;
-- the app's RSS stays flat (median of the first and last quarter of the samples).
+- the app's RSS stays flat (median of the first and last quarter of the samples), also from
+  one loss to the next (its RSS just before each loss, and at the end).
 """
 
 from __future__ import annotations
@@ -97,6 +98,7 @@ def main() -> int:
         headless_exits: list[int] = []
         rss_mb: list[float] = []
         rss_at_s: list[float] = []
+        rss_before_losses: list[float] = []  # MB just before each loss, and at the end: what a reconnect added
         started = time.monotonic()
         next_play = next_rss = 0.0
         pending = list(restart_at)
@@ -104,6 +106,7 @@ def main() -> int:
             while (now := time.monotonic() - started) < total_s:
                 if pending and now >= pending[0]:
                     pending.pop(0)
+                    rss_before_losses.append(round(gui.proc.memory_info().rss / 2**20, 1))
                     print(f"{now / 60:5.1f} min: sound server killed", flush=True)
                     server.kill()
                     time.sleep(SERVER_DOWN_S)
@@ -121,6 +124,7 @@ def main() -> int:
                     rss_at_s.append(now)
                     next_rss = now + RSS_EVERY_S
                 time.sleep(0.5)
+            rss_before_losses.append(round(gui.proc.memory_info().rss / 2**20, 1))
         finally:
             gui_exit = gui.finish()
             headless_exits.append(headless_runs[-1].finish())
@@ -141,6 +145,7 @@ def main() -> int:
         "gui_rss_mb_last_quarter": round(statistics.median(rss_mb[-quarter:]), 1),
         "gui_rss_mb_max": round(max(rss_mb), 1),
         "gui_rss_mb_median_by_5_min": _bucket_medians(rss_at_s, rss_mb, RSS_BUCKET_S),
+        "gui_rss_mb_before_each_loss_and_at_end": rss_before_losses,
         "rss_samples": len(rss_mb),
         "headless_runs": len(headless_runs),
         "headless_exits": headless_exits,
