@@ -151,10 +151,6 @@ class SessionNormalizer:
         """Seconds of speech after which the statistics are the session's own (0: no adaptation)."""
         return self.prior.warm_s if self.prior is not None else 0.0
 
-    @property
-    def warmed_up(self) -> bool:
-        return self.heard_s >= self.warm_s
-
     def normalize(self, logmel: np.ndarray) -> np.ndarray:
         """The model input for one speech window's ``(frames, n_mels)`` log-mel."""
         prior = self.prior
