@@ -36,8 +36,9 @@ import numpy as np  # noqa: E402
 import psutil  # noqa: E402
 import soundfile  # noqa: E402
 
+from ser_live.adaptation import SessionNormalizer  # noqa: E402
 from ser_live.audio_io import load_audio  # noqa: E402
-from ser_live.features import normalize_window, offline_features  # noqa: E402
+from ser_live.features import offline_features  # noqa: E402
 from ser_live.model import EmotionClassifier, default_model_path  # noqa: E402
 from ser_live.processor import LOW_POWER_HOP_S, ProcessorSettings, StreamProcessor  # noqa: E402
 from ser_live.vad import SpeechDetector  # noqa: E402
@@ -68,6 +69,7 @@ def bench_hop(model: Path, hops: int, hop_s: float | None, threads: int) -> dict
     audio = speech_track(cfg.window_s + hops * cfg.hop_s, cfg.sample_rate_hz)
     processor.push(audio[: cfg.window_samples])
     per_hop, hop_cpu, speech_hop, from_scratch = [], [], [], []
+    normalizer = SessionNormalizer(cfg, classifier.metadata.adaptation, cfg.hop_s)  # the model's own normalization
     for start in range(cfg.window_samples, len(audio) - cfg.hop_samples + 1, cfg.hop_samples):
         (result,), elapsed, cpu = _timed(processor.push, audio[start : start + cfg.hop_samples])
         per_hop.append(elapsed)
@@ -76,9 +78,9 @@ def bench_hop(model: Path, hops: int, hop_s: float | None, threads: int) -> dict
             speech_hop.append(elapsed)
         chunk = audio[start + cfg.hop_samples - cfg.window_samples : start + cfg.hop_samples]
         t0 = time.perf_counter()
-        classifier.predict(normalize_window(offline_features(chunk, cfg).logmel[: cfg.frames_per_window], cfg))
+        classifier.predict(normalizer.normalize(offline_features(chunk, cfg).logmel[: cfg.frames_per_window]))
         from_scratch.append((time.perf_counter() - t0) * 1000)
-    window = normalize_window(offline_features(audio[: cfg.window_samples], cfg).logmel, cfg)
+    window = normalizer.normalize(offline_features(audio[: cfg.window_samples], cfg).logmel)
     model_ms = []
     for _ in range(200):
         t0 = time.perf_counter()

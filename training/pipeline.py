@@ -269,10 +269,26 @@ def per_corpus(oof: OutOfFold) -> dict:
     return out
 
 
+NORMALIZATION_CARD = {
+    "window_cmvn": "each window by its own band means and spread, fixed log floor",
+    "gain_cmvn": "each window by its own band means and spread, floor 37 dB below its loud frames",
+    "session_cmvn": "session adaptation: each speech window by the band means and spread of the voice heard so far "
+                    "(live, with a 60 s memory; analyze: the file's folder), blended with the training speakers' "
+                    "average (the 'adaptation' block)",
+}
+
+
 def card_cv(summary: dict) -> dict:
     keys = ("protocol", "pooled_clip", "pooled_window", "per_corpus", "mean_fold_clip", "std_fold_clip")
-    return {k: summary[k] for k in (*keys, *AGREEMENT_KEYS)} | {
+    card = {k: summary[k] for k in (*keys, *AGREEMENT_KEYS)} | {
         "per_fold_clip": [{"fold": f["fold"], "held_out": f["held_out"], **f["clip"]} for f in summary["folds"]]}
+    if all("adapt_by_speaker_clip" in f for f in summary["folds"]):  # learning each held-out voice from all its clips
+        card["per_fold_clip_adapted_by_speaker"] = [{"fold": f["fold"], **f["adapt_by_speaker_clip"]}
+                                                     for f in summary["folds"]]
+        n = sum(f["adapt_by_speaker_clip"]["n"] for f in summary["folds"])
+        card["pooled_clip_adapted_by_speaker_accuracy"] = sum(
+            f["adapt_by_speaker_clip"]["accuracy"] * f["adapt_by_speaker_clip"]["n"] for f in summary["folds"]) / n
+    return card
 
 
 def split_locked(clips: list[Clip], audio: list[np.ndarray], locked: frozenset[str], log=print
@@ -359,6 +375,7 @@ def train_command(data, out: Path, cfg: FeatureConfig, recipe: Recipe, actors=No
         "model": describe_network(recipe.head),
         "task": f"{len(EMOTIONS)}-class speech emotion, one {cfg.window_s:g} s window every {cfg.hop_s:g} s",
         "features": cfg.front_end,
+        "normalization": NORMALIZATION_CARD[cfg.normalization],
         "training_data": {"folders": [Path(p).name for p in data], "actors": actors, "clips": len(clips),
                           "speakers": len({c.speaker for c in clips}),
                           "corpora": dict(Counter(c.corpus for c in clips)),
