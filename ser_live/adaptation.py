@@ -116,10 +116,7 @@ class SessionNormalizer:
 
     def reset(self) -> None:
         """Forget the session (a new speaker); frozen statistics stay frozen."""
-        n = self.cfg.n_features
-        self._sum_mean = np.zeros(n)
-        self._sum_square = np.zeros(n)
-        self._weight = 0.0
+        self._running = SpeechMoments.empty(self.cfg.n_features)
         self.heard_s = 0.0
 
     def freeze(self, moments: SpeechMoments | None) -> None:
@@ -144,7 +141,7 @@ class SessionNormalizer:
     def observe(self, logmel: np.ndarray) -> None:
         """A speech window joins the statistics being collected."""
         assert self._collecting is not None
-        self._collecting.add(logmel, self.cfg, self.hop_s)
+        self._collecting.add(relative_features(logmel, self.cfg), self.hop_s)
 
     @property
     def warm_s(self) -> float:
@@ -158,13 +155,9 @@ class SessionNormalizer:
             return normalize_window(logmel, self.cfg)
         relative = relative_features(logmel, self.cfg)
         if self._frozen is None:
-            mean, square = window_moments(relative)
-            d = self._decay
-            self._sum_mean = d * self._sum_mean + self.hop_s * mean
-            self._sum_square = d * self._sum_square + self.hop_s * square
-            self._weight = d * self._weight + self.hop_s
+            self._running.add(relative, self.hop_s, self._decay)
             self.heard_s += self.hop_s
-            stats = blend(prior, self._sum_mean, self._sum_square, self._weight)
+            stats = self._running.blended(prior)
         else:
             stats = self._frozen.blended(prior)
         return apply(relative, *stats)
@@ -182,11 +175,13 @@ class SpeechMoments:
     def empty(cls, n_features: int) -> SpeechMoments:
         return cls(np.zeros(n_features), np.zeros(n_features))
 
-    def add(self, logmel: np.ndarray, cfg: FeatureConfig, hop_s: float) -> None:
-        mean, square = window_moments(relative_features(logmel, cfg))
-        self.sum_mean = self.sum_mean + hop_s * mean
-        self.sum_square = self.sum_square + hop_s * square
-        self.weight_s += hop_s
+    def add(self, relative: np.ndarray, hop_s: float, decay: float = 1.0) -> None:
+        """One speech window's :func:`relative_features` join the sums, after what was there
+        is scaled by ``decay`` (below 1: the live estimate's forgetting)."""
+        mean, square = window_moments(relative)
+        self.sum_mean = decay * self.sum_mean + hop_s * mean
+        self.sum_square = decay * self.sum_square + hop_s * square
+        self.weight_s = decay * self.weight_s + hop_s
 
     def merge(self, other: SpeechMoments) -> SpeechMoments:
         return SpeechMoments(self.sum_mean + other.sum_mean, self.sum_square + other.sum_square,

@@ -81,7 +81,7 @@ def classifier(model_path: Path):  # noqa: ANN201
 def speech_moments(audio: list[np.ndarray], cfg):  # noqa: ANN001, ANN201
     """The speech windows' statistics of ``audio`` (clips of one session), as ``analyze`` learns them."""
     from ser_live.adaptation import SpeechMoments
-    from ser_live.features import window_starts
+    from ser_live.features import relative_features, window_starts
     from ser_live.frontend import offline_front_end
     from ser_live.gate import GateConfig
     from ser_live.vad import SpeechDetector
@@ -92,7 +92,7 @@ def speech_moments(audio: list[np.ndarray], cfg):  # noqa: ANN001, ANN201
         for start in window_starts(len(analysed.features), cfg):
             window = analysed.window(start, cfg)
             if window.is_speech(GateConfig()):
-                moments.add(window.features.logmel, cfg, cfg.hop_s)
+                moments.add(relative_features(window.features.logmel, cfg), cfg.hop_s)
     return moments
 
 

@@ -157,3 +157,20 @@ def test_a_session_model_without_its_prior_is_refused_by_name(session_model: Pat
         path.with_suffix(".json").write_text(json.dumps(broken))
         with pytest.raises(ModelError, match=needle.replace("(", r"\(")):
             EmotionClassifier(path)
+
+
+def test_training_evaluation_adapts_to_a_clip_as_analyze_does(adapting: EmotionClassifier) -> None:
+    """``training.data.eval_windows`` (CV, locked test) normalizes each clip's windows by that clip's
+    statistics: the verdicts ``ser-live analyze --adapt-by file`` gives."""
+    from training.data import eval_windows
+
+    cfg = adapting.features
+    paths = fixture_clips()[:3]
+    ev = eval_windows([load_audio(p, cfg.sample_rate_hz) for p in paths], cfg)
+    inputs = ev.inputs(adapting.metadata.adaptation)
+    processor = StreamProcessor(adapting, clip_settings(RAW))
+    for clip, path in enumerate(paths):
+        mine = (ev.clip_index == clip) & ev.speech
+        expected = np.mean([adapting.predict(w) for w in inputs[mine]], axis=0)
+        report = analyze_file(path, processor, adapt_by="file")
+        np.testing.assert_allclose(list(report.probs.values()), expected, atol=1e-5)

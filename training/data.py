@@ -236,10 +236,13 @@ def eval_windows(audio: list[np.ndarray], cfg: FeatureConfig, gate: GateConfig |
         for s in window_starts(len(analysed.features), cfg):
             window = analysed.window(s, cfg)
             is_speech = window.is_speech(gate)
-            if adapts and is_speech:
-                heard.add(window.features.logmel, cfg, cfg.hop_s)
-            wins.append(relative_features(window.features.logmel, cfg).astype(np.float32) if adapts
-                        else normalize_window(window.features.logmel, cfg))
+            if adapts:
+                relative = relative_features(window.features.logmel, cfg)
+                if is_speech:
+                    heard.add(relative, cfg.hop_s)
+                wins.append(relative.astype(np.float32))
+            else:
+                wins.append(normalize_window(window.features.logmel, cfg))
             idx.append(ci)
             speech.append(is_speech)
         moments.append(heard)
