@@ -7,7 +7,9 @@ over real and synthetic input and prints what a user would see:
   an emotion, i.e. have at least one speech window;
 - speech corpora: the share of clips with at least one speech window, and per speaker the share
   of windows marked speech when the speaker's clips play back to back with the pauses between
-  them cut (leading and trailing audio more than ``TRIM_DB`` below the clip's loudest 20 ms).
+  them cut (leading and trailing audio more than ``TRIM_DB`` below the clip's loudest 20 ms,
+  measured after the app's DC/rumble filter: SAVEE's recordings sit on a DC offset of about 0.04
+  that reads as -28 dBFS of "sound" in their pauses).
 
 Speakers are told apart by file layout: RAVDESS ``Actor_NN`` folders, else the file name's
 prefix before ``_`` (TESS ``OAF``/``YAF``, SAVEE ``DC``/``JE``/``JK``/``KL``).
@@ -25,7 +27,9 @@ import numpy as np
 
 from ser_live.analyze import clip_settings
 from ser_live.audio_io import load_audio
+from ser_live.config import FeatureConfig
 from ser_live.errors import AudioFileError
+from ser_live.highpass import highpass
 from ser_live.model import EmotionClassifier
 from ser_live.processor import ProcessorSettings, StreamProcessor, WindowResult
 from training.impostors import IMPOSTORS, impostor
@@ -46,13 +50,15 @@ def speaker_of(path: Path) -> str:
     return path.stem.split("_")[0]
 
 
-def trim(audio: np.ndarray, rate_hz: int) -> np.ndarray:
-    """Cut leading and trailing audio more than TRIM_DB below the loudest 20 ms of the clip."""
-    n = round(TRIM_FRAME_S * rate_hz)
+def trim(audio: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
+    """Cut leading and trailing audio more than TRIM_DB below the loudest 20 ms of the clip, as
+    heard through the app's DC/rumble filter (a DC offset is not sound)."""
+    n = round(TRIM_FRAME_S * cfg.sample_rate_hz)
     frames = len(audio) // n
     if frames == 0:
         return audio
-    power = np.mean(audio[: frames * n].reshape(frames, n) ** 2, axis=1) + 1e-12
+    filtered = highpass(audio, cfg.sample_rate_hz, cfg.hop_length, cfg.highpass_hz)
+    power = np.mean(filtered[: frames * n].reshape(frames, n) ** 2, axis=1) + 1e-12
     loud = np.flatnonzero(10 * np.log10(power / power.max()) > -TRIM_DB)
     return audio[loud[0] * n : (loud[-1] + 1) * n]
 
@@ -124,7 +130,7 @@ class SpeechCheck:
             clips.add(results)
             if not any(r.speech for r in results):
                 missed.append(path.name)
-            by_speaker[speaker_of(path)].append(trim(audio, self.processor.cfg.sample_rate_hz))
+            by_speaker[speaker_of(path)].append(trim(audio, self.processor.cfg))
         section = self.report[f"speech: {folder.name}"]
         section["clips"] = {**clips.record(), "clips_without_speech": missed}
         for speaker, parts in sorted(by_speaker.items()):
