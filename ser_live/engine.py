@@ -224,9 +224,15 @@ class Engine:
                 time.sleep(POLL_S)
 
     def _restart_at(self, gap_frames: int) -> None:
-        """After a gap the next window must not straddle it: start a fresh window, keep time."""
+        """After a gap the next window must not straddle it: start a fresh window, keep time.
+        The waveform gets the gap as silence, so what it shows stays at the stream time the
+        speech bands are drawn at (a worker that fell seconds behind on a slow machine put them
+        seconds away from the voice they marked)."""
         gap_s = gap_frames / self.source.sample_rate_hz
-        self.processor.reset(self.processor.samples_seen / self.processor.cfg.sample_rate_hz + gap_s)
+        rate = self.processor.cfg.sample_rate_hz
+        self.processor.reset(self.processor.samples_seen / rate + gap_s)
+        silence = min(round(gap_s * rate), self._waveform.capacity)
+        self._waveform.write(np.zeros((silence, 1), dtype=np.float32))
 
     def _process(self, block: np.ndarray, arrived: float) -> None:
         with self._sinks_lock:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import numpy as np
 
 from ser_live.audio_io import load_audio
@@ -39,6 +42,26 @@ class BacklogSource:
         return self.name
 
 
+class SkippingSource(BacklogSource):
+    """Real time: 2.5 s the worker keeps up with, then 4 s at once, as when it stalled for 4 s."""
+
+    def __init__(self, audio: np.ndarray) -> None:
+        super().__init__(np.zeros(0, np.float32), 16000, 16000 * 10, realtime=True)
+        self.ring = RingBuffer(16000 * 10, 1)
+        self._audio = audio
+        self._thread = threading.Thread(target=self._play, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _play(self) -> None:
+        self.ring.write(self._audio[:40000, None])
+        while self.ring.available():
+            time.sleep(0.005)
+        self.ring.write(self._audio[40000:, None])
+        self.ring.close()
+
+
 def speech(seconds: float) -> np.ndarray:
     clips = np.concatenate([load_audio(p, 16000) for p in fixture_clips()[:4]])
     return clips[: round(seconds * 16000)]
@@ -53,6 +76,25 @@ def test_a_stalled_realtime_worker_jumps_to_the_newest_window(classifier) -> Non
     assert stats.skipped_hops == 8  # 6 s waiting, one 2 s window kept: 4 s = 8 hops skipped
     assert [r.t for r in results] == [6.0]  # stream time stays true to the audio
     assert stats.windows == 1 and stats.lost_samples == 0
+
+
+def test_the_waveform_keeps_stream_time_across_skipped_audio(classifier) -> None:  # noqa: ANN001
+    """Skipped seconds are silence on the waveform, so the speech bands, drawn at stream time,
+    stay under the voice they mark (before, the audio from before the skip slid up next to the
+    new window, seconds away from its band)."""
+    audio = speech(6.5)
+    engine = Engine(SkippingSource(audio), StreamProcessor(classifier))
+    results = []
+    engine.sinks.append(results.append)
+    stats = engine.run()
+    assert stats.skipped_hops == 4 and [r.t for r in results] == [2.0, 2.5, 6.5]
+    cfg = classifier.features
+    before = highpass(audio[:40000], cfg.sample_rate_hz, cfg.hop_length, cfg.highpass_hz)[:40000]
+    after = highpass(audio[72000:], cfg.sample_rate_hz, cfg.hop_length, cfg.highpass_hz)[:32000]
+    tail = engine.recent_audio()  # the last 5 s: 1 s from before the skip, 2 s skipped, the 2 s window
+    np.testing.assert_array_equal(tail[:16000], before[-16000:])
+    assert not tail[16000:48000].any()
+    np.testing.assert_array_equal(tail[48000:], after)
 
 
 def test_frames_overwritten_before_reading_are_counted_as_dropped(classifier) -> None:  # noqa: ANN001
