@@ -161,3 +161,15 @@ def test_three_corpora_parallel_folds_calibration_and_the_locked_test(tmp_path: 
     assert (tmp_path / "cv" / "oof.npz").exists() and (tmp_path / "cv" / "reliability.png").stat().st_size > 0
     assert (tmp_path / "cv" / "coverage.png").stat().st_size > 0
     assert (tmp_path / "cv" / "fold2" / "model.tflite").exists()
+
+
+def test_widths_on_the_command_line_set_the_recipe(capsys: pytest.CaptureFixture[str]) -> None:
+    from training.__main__ import _make_recipe, build_parser
+
+    args = build_parser().parse_args(["cv", "--data", "x", "--widths", "24,48,96,128"])
+    assert _make_recipe(args).widths == (24, 48, 96, 128)
+    assert _make_recipe(build_parser().parse_args(["cv", "--data", "x"])).widths == Recipe().widths
+    for bad in ("16,x", "8", "16,0"):
+        with pytest.raises(SystemExit) as exited:
+            build_parser().parse_args(["cv", "--data", "x", "--widths", bad])
+        assert exited.value.code == 2 and "--widths" in capsys.readouterr().err

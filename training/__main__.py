@@ -32,12 +32,24 @@ def _condition(args) -> InputCondition:
     return InputCondition(gain_db=args.gain_db, snr_db=args.snr_db)
 
 
+def _widths(text: str) -> tuple[int, ...]:
+    try:
+        widths = tuple(int(w) for w in text.split(","))
+    except ValueError:
+        widths = ()
+    if len(widths) < 2 or min(widths) < 1:
+        raise argparse.ArgumentTypeError(f"expected two or more positive channel counts, like 16,32,64,96: {text!r}")
+    return widths
+
+
 def _recipe(p: argparse.ArgumentParser) -> None:
     d = Recipe()
     p.add_argument("--epochs", type=int, default=d.epochs)
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--copies", type=int, default=d.copies, help="augmented renderings per clip")
     p.add_argument("--threads", type=int, default=d.threads)
+    p.add_argument("--widths", type=_widths, default=d.widths, metavar="W1,W2,...",
+                   help="channels of the convolution blocks (capacity: ~4x the weights for 2x the widths)")
     p.add_argument("--head", choices=("gap", "time_meanmax"), default=d.head,
                    help="pooling head: global average, or mean+max over time keeping frequency bands")
     p.add_argument("--front-end", choices=FRONT_ENDS, default=FeatureConfig().front_end,
@@ -52,7 +64,7 @@ def _make_recipe(args) -> Recipe:
     if args.epochs < 1 or args.copies < 0 or args.threads < 1 or args.jobs < 1:
         raise SerLiveError("--epochs, --threads and --jobs must be >= 1 and --copies >= 0")
     return Recipe(epochs=args.epochs, seed=args.seed, copies=args.copies, threads=args.threads,
-                  head=args.head)
+                  head=args.head, widths=args.widths)
 
 
 def build_parser() -> argparse.ArgumentParser:
