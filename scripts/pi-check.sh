@@ -170,8 +170,10 @@ for release in "${releases[@]}"; do
           >"$out/$key.jsonl" 2>"$out/$key.callgrind.log" || { tail "$out/$key.callgrind.log"; status=1; continue; }
         # start_thread (glibc, with libc6-dbg) holds all that threads other than the main one did: the
         # worker's analysis of every window, the file replay, the runtimes' pools; not start-up.
+        # (awk reads to the end: an early exit would kill callgrind_annotate with SIGPIPE, and
+        # under pipefail and set -e that silently ended the whole script after the first count)
         threads=$(callgrind_annotate --inclusive=yes "$root/tmp/cg-$key.out" |
-          awk '/:start_thread / { gsub(",", "", $1); print $1; exit }')
+          awk '/:start_thread / && !found { gsub(",", "", $1); print $1; found = 1 }')
         echo "$cpu $clip $(sed -n 's/.*Collected : \([0-9]*\).*/\1/p' "$out/$key.callgrind.log") \
           ${threads:-0} $(wc -l <"$out/$key.jsonl")" >>"$out/counts.txt"
       done

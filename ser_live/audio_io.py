@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -80,6 +81,26 @@ def _read_with_audioread(path: Path, first_error: Exception) -> tuple[np.ndarray
         raise AudioFileError(f"{path}: cannot decode audio ({first_error})") from exc
 
 
+def _read_floats(sf: Any, out: np.ndarray) -> int:
+    """libsndfile's ``sf_readf_float`` into ``out`` (C-ordered float32 frames x channels).
+
+    python-soundfile wraps every read of a seekable file in a ``tell()`` and a ``seek()`` to keep
+    its own position, and for FLAC an absolute seek makes libsndfile's decoder search for the
+    frame again: on a Pi 4 that was 19 M instructions per 0.5 s hop of replay, a third of the
+    whole count (docs/raspberry-pi.md). So the reader, which counts its frames itself, calls
+    libsndfile through python-soundfile's own binding; its public ``read`` is the fallback."""
+    import soundfile
+
+    snd, ffi, handle = getattr(soundfile, "_snd", None), getattr(soundfile, "_ffi", None), getattr(sf, "_file", None)
+    if snd is None or ffi is None or handle is None:  # a python-soundfile without them
+        return len(sf.read(out=out))
+    got = int(snd.sf_readf_float(handle, ffi.cast("float *", ffi.from_buffer(out)), len(out)))
+    error = snd.sf_error(handle)
+    if error:
+        raise RuntimeError(ffi.string(snd.sf_error_number(error)).decode("utf-8", "replace"))
+    return got
+
+
 class AudioFileReader:
     """A file read block by block, so replaying hours of audio keeps memory flat.
 
@@ -122,17 +143,14 @@ class AudioFileReader:
             self._offset += len(block)
             return block
         assert self._file is not None
-        # Into an array sized from our own count of frames read: soundfile's read() without one
-        # asks libsndfile where it is first, a seek that costs a FLAC file more than decoding the
-        # block (20 M instructions per 0.5 s hop of replay on a Pi 4, docs/raspberry-pi.md).
         left = max(self._file.frames - self._offset, 0)
         out = np.empty((left if frames < 0 else min(frames, left), self.channels), dtype=np.float32)
         try:
-            block = self._file.read(out=out)
-            self._offset += len(block)
-            return block
+            got = _read_floats(self._file, out)
         except RuntimeError as exc:  # libsndfile's error for data corrupt past the header
             raise AudioFileError(f"{self.path}: cannot decode audio ({exc})") from exc
+        self._offset += got
+        return out[:got]
 
     def close(self) -> None:
         if self._file is not None:
