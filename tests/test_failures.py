@@ -296,6 +296,30 @@ def test_ctrl_c_during_analyze_jobs_ends_quietly_and_leaves_no_worker(model_path
         time.sleep(0.1)
 
 
+def test_a_flac_replay_never_seeks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """python-soundfile's read() seeks around every block, and a FLAC seek searches the stream
+    again: a third of a Pi 4's instructions for a file replay. The reader must not seek."""
+    from ser_live.audio_io import AudioFileReader
+
+    path = tmp_path / "clip.flac"
+    audio = speech()
+    soundfile.write(path, audio, 16000)
+    seeks = []
+    real_seek = soundfile.SoundFile.seek
+
+    def counting_seek(self: soundfile.SoundFile, *args: object, **kwargs: object) -> int:
+        seeks.append(args)
+        return real_seek(self, *args, **kwargs)
+
+    reader = AudioFileReader(path)
+    monkeypatch.setattr(soundfile.SoundFile, "seek", counting_seek)
+    frames = 0
+    while len(block := reader.read(800)):
+        frames += len(block)
+    reader.close()
+    assert frames == len(audio) and seeks == []
+
+
 @pytest.mark.parametrize("block", [160, 800, 44100, -1])
 def test_a_file_read_block_by_block_is_the_whole_file(tmp_path: Path, block: int) -> None:
     """The reader counts frames itself (no seek before each block, which costs FLAC dearly): the
