@@ -185,7 +185,7 @@ def cmd_list_devices() -> int:
 def cmd_headless(args: argparse.Namespace) -> int:
     from ser_live.session import LiveSession
 
-    session = LiveSession(load_classifier(args), settings_from(args))
+    session = LiveSession(load_classifier(args), settings_from(args), backlog=False)
     source = open_source(args, session.processor.cfg.sample_rate_hz)
     print(f"ser-live: {source.describe()}, model {session.classifier.metadata.name}", file=sys.stderr)
     with headless_sink(args, session.labels) as sink:

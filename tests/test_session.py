@@ -45,6 +45,20 @@ def test_a_stale_worker_never_writes_into_the_next_source(classifier) -> None:  
     assert session.error is None
 
 
+def test_a_session_nobody_drains_keeps_no_results(classifier) -> None:  # noqa: ANN001
+    """Headless mode never drains: its session must not hold the GUI's backlog (4096 results,
+    about 5 MB that a long run's RSS grew by)."""
+    clip = fixture_clips()[0]
+    expected = (len(load_audio(clip, 16000)) - 32000) // 8000 + 1
+    for backlog in (False, True):
+        written: list[WindowResult] = []
+        session = LiveSession(classifier, ProcessorSettings(), [written.append], backlog=backlog)
+        session.start(FileSource(clip, fast=True))
+        session.wait()
+        assert len(written) == expected
+        assert len(session.drain()) == (expected if backlog else 0)
+
+
 class RacingRing(RingBuffer):
     """Plays the replay thread's last move at the worst moment: right after the worker found
     the ring empty, the last block is written and the ring closed."""
