@@ -55,7 +55,16 @@ def emotion_colours(labels: tuple[str, ...]) -> dict[str, tuple[int, int, int]]:
 
 
 def configure_pyqtgraph() -> None:
-    pg.setConfigOptions(antialias=False, background=BACKGROUND, foreground=FOREGROUND)
+    """Global pyqtgraph options, set before any plot is made.
+
+    ``segmentedLineMode="off"``: every curve is drawn as one path. In its default mode pyqtgraph
+    draws a solid line wider than 1 px (the probability curves) as separate segments, handing
+    ``QPainter.drawLines`` a slice of a ``sip.array`` whenever the number of segments differs from
+    the last allocation, as it does while a silence (NaN) scrolls through the plot; PyQt6-sip
+    13.13 never frees such a slice (73 bytes each). Eight curves, each redraw: that was the app's
+    RSS creep of ~0.4 MB per 5 minutes (issue #9). A path draws the same lines.
+    """
+    pg.setConfigOptions(antialias=False, background=BACKGROUND, foreground=FOREGROUND, segmentedLineMode="off")
 
 
 def _static_plot(widget: pg.PlotWidget, grid: bool) -> pg.PlotItem:
