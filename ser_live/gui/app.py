@@ -122,8 +122,10 @@ def _show_startup_error(message: str) -> None:
 
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([sys.argv[0]])
     box = QtWidgets.QMessageBox(QtWidgets.QMessageBox.Icon.Critical, APP_NAME, f"ser-live cannot start:\n\n{message}")
+    # SIGTERM closes the box too; handled before the box shows, so one sent the moment it
+    # appears is not taken for an interrupted run (exit 130 instead of the error's 2)
+    _quit_on_signals(app)
     box.show()
-    _quit_on_signals(app)  # SIGTERM closes the box too
     app.exec()  # until the box, the last window, is closed
 
 
@@ -145,7 +147,8 @@ def _quit_on_signals(app: Any) -> list[int]:
     signal.signal(signal.SIGTERM, handler)
     wake = QtCore.QTimer(app)
     wake.setInterval(SIGNAL_POLL_MS)
-    wake.timeout.connect(lambda: None)
+    # a signal that came before the loop ran (whose quit() was then a no-op) ends it at the first tick
+    wake.timeout.connect(lambda: app.quit() if received else None)
     wake.start()
     return received
 
