@@ -141,3 +141,31 @@ def test_a_normal_exit_after_a_resampled_replay_leaves_no_leak_messages(xvfb: st
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout.strip().splitlines()[-1])["saved"]
     only_our_lines(proc.stderr)
+
+
+WATCH_WINDOW = """
+import sys
+from ser_live.cli import main
+import ser_live.gui.window as window_module
+
+class Watched(window_module.MainWindow):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.destroyed.connect(lambda: print("window destroyed", flush=True))
+
+window_module.MainWindow = Watched
+status = main(sys.argv[1:])
+print("main returned", status, flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_the_window_is_destroyed_before_the_app_returns(xvfb: str, model_path: Path, tmp_path: Path) -> None:
+    """Its Qt objects go while every module is whole, not during interpreter shutdown, where
+    destroying them now and then crashed a run that had ended well (exit -11)."""
+    proc = subprocess.run([sys.executable, "-c", WATCH_WINDOW, "--model", str(model_path), "--input", str(DEMO),
+                           "--screenshot", str(tmp_path / "out.png"), "--duration", "1"],
+                          capture_output=True, text=True, timeout=120, cwd=REPO, env=env_without_display(DISPLAY=xvfb))
+    assert proc.returncode == 0, proc.stderr
+    events = [line for line in proc.stdout.splitlines() if not line.startswith("{")]
+    assert events == ["window destroyed", "main returned 0"], proc.stdout

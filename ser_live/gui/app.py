@@ -108,11 +108,29 @@ def run_app(args: argparse.Namespace) -> int:
     else:
         window.start_microphone(args.device, args.device_rate)
     interrupted = _quit_on_signals(app)
-    if screenshot:
-        return _screenshot_run(app, window, args.screenshot, args.duration)
-    status = app.exec()
-    window.close()  # stops capture and saves settings, also when a signal ended the loop
-    return EXIT_INTERRUPTED if interrupted else status
+    try:
+        if screenshot:
+            return _screenshot_run(app, window, args.screenshot, args.duration)
+        status = app.exec()
+        window.close()  # stops capture and saves settings, also when a signal ended the loop
+        return EXIT_INTERRUPTED if interrupted else status
+    finally:
+        _delete_window(window)
+
+
+def _delete_window(window: Any) -> None:
+    """Destroy the window's Qt objects now, while the app and every module are still whole.
+
+    Signal connections and timers tie the window, its session and its plots into reference
+    cycles, so it outlived ``run_app`` and was destroyed only during interpreter shutdown, after
+    the ``atexit`` handlers, while Python tore its modules down. Now and then that crashed the
+    process (SIGSEGV) after a run that had ended well: exit 0 became -11 (seen once in CI).
+    Called after the window was closed (capture stopped, settings saved).
+    """
+    from PyQt6 import sip
+
+    if not sip.isdeleted(window):
+        sip.delete(window)
 
 
 def _show_startup_error(message: str) -> None:
