@@ -19,6 +19,7 @@ from ser_live.config import EMOTIONS, FeatureConfig
 from training import TrainingError
 from training.datasets import (
     LOCKED_TEST_SPEAKERS,
+    corpus_folds,
     corpus_labels,
     discover,
     parse_name,
@@ -188,6 +189,13 @@ def test_cli_user_mistakes_end_in_one_line(tmp_path: Path) -> None:
 
 
 speaker_ids = st.lists(st.sampled_from([f"c{c}:{s}" for c in range(2) for s in range(12)]), min_size=2, max_size=60)
+
+
+def test_leaving_one_corpus_out_holds_out_each_corpus_whole() -> None:
+    speakers = ["tess:OAF", "ravdess:01", "savee:DC", "ravdess:02", "tess:OAF", "savee:JE"]
+    assert corpus_folds(speakers) == [["ravdess:01", "ravdess:02"], ["savee:DC", "savee:JE"], ["tess:OAF"]]
+    with pytest.raises(TrainingError, match="two corpora"):
+        corpus_folds(["ravdess:01", "ravdess:02"])
 
 
 @settings(max_examples=150, deadline=None)

@@ -85,6 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     _recipe(p)
     p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--by-corpus", action="store_true",
+                   help="leave one corpus out: one fold per corpus (--folds is ignored)")
     p.add_argument("--out-dir", default="runs/cv")
     p.add_argument("--rescore", action="store_true", help="score the fold models already in --out-dir again")
     _conditions(p)
@@ -133,7 +135,8 @@ def run(argv: list[str] | None = None) -> int:
         clips, audio, _ = load_dataset(args.data, cfg, args.actors, args.drop_label)
         clips, audio, _, _ = split_locked(clips, audio, LOCKED_TEST_SPEAKERS)  # never for recipe decisions
         cross_validate(clips, audio, cfg, _make_recipe(args), args.folds, Path(args.out_dir), cache,
-                       rescore=args.rescore, condition=_condition(args), parallel=args.jobs)
+                       rescore=args.rescore, condition=_condition(args), parallel=args.jobs,
+                       by_corpus=args.by_corpus)
     elif args.command == "evaluate":
         from training.pipeline import evaluate_command
 

@@ -207,6 +207,17 @@ def speaker_folds(speakers: list[str], n_folds: int) -> list[list[str]]:
     return [unique[i::n_folds] for i in range(n_folds)]
 
 
+def corpus_folds(speakers: list[str]) -> list[list[str]]:
+    """One fold per corpus (leave one corpus out): its model has heard no voice, studio or
+    accent of the held-out corpus, the nearest the data here comes to a user's recordings."""
+    by_corpus: dict[str, list[str]] = {}
+    for speaker in sorted(set(speakers)):
+        by_corpus.setdefault(speaker.split(":", 1)[0], []).append(speaker)
+    if len(by_corpus) < 2:
+        raise TrainingError(f"leaving one corpus out needs at least two corpora, got {len(by_corpus)}")
+    return list(by_corpus.values())
+
+
 def split_by_speaker(clips: list[Clip], test_speakers: set[str]) -> tuple[list[Clip], list[Clip]]:
     train = [c for c in clips if c.speaker not in test_speakers]
     test = [c for c in clips if c.speaker in test_speakers]

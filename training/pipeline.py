@@ -21,6 +21,7 @@ from training.datasets import (
     Clip,
     DatasetSummary,
     actor_number,
+    corpus_folds,
     corpus_labels,
     discover,
     speaker_folds,
@@ -157,8 +158,9 @@ def fold_jobs(clips: list[Clip], groups: list[list[str]], out_dir: Path) -> list
 
 def cross_validate(clips, audio, cfg, recipe: Recipe, folds: int, out_dir: Path, cache_dir: Path | None,
                    log=print, rescore: bool = False, condition: InputCondition = AS_RECORDED,
-                   parallel: int = 1) -> dict:
+                   parallel: int = 1, by_corpus: bool = False) -> dict:
     """Speaker-held-out CV: each fold's whole speakers are unseen by its model; int8 figures.
+    ``by_corpus``: one fold per corpus instead of ``folds`` (leave one corpus out).
 
     With ``rescore`` the fold models already in ``out_dir`` are scored again, not retrained;
     a rescore under another input ``condition`` writes ``cv<condition suffix>.json`` (and its
@@ -166,7 +168,8 @@ def cross_validate(clips, audio, cfg, recipe: Recipe, folds: int, out_dir: Path,
     """
     if not condition.plain and not rescore:
         raise TrainingError("--gain-db and --snr-db need --rescore: they score fold models, not train them")
-    groups = speaker_folds([c.speaker for c in clips], folds)
+    speakers = [c.speaker for c in clips]
+    groups = corpus_folds(speakers) if by_corpus else speaker_folds(speakers, folds)
     previous = Path(out_dir) / "cv.json"
     if rescore:
         if not previous.exists():
@@ -225,7 +228,7 @@ def score_folds(clips, audio, cfg, recipe: Recipe, groups: list[list[str]], out_
     ct, cp = np.concatenate(pooled["clip_true"]), np.concatenate(pooled["clip_pred"])
     wt, wp = np.concatenate(pooled["win_true"]), np.concatenate(pooled["win_pred"])
     summary = {
-        "protocol": f"{folds}-fold speaker-held-out CV (whole speakers per fold), int8 model, "
+        "protocol": f"{_folds_name(groups)} (whole speakers per fold), int8 model, "
                     f"clip = mean probability of its speech windows{title}",
         "input_condition": {"gain_db": condition.gain_db, "snr_db": condition.snr_db},
         "speakers": sorted({c.speaker for c in clips}),
@@ -245,7 +248,7 @@ def score_folds(clips, audio, cfg, recipe: Recipe, groups: list[list[str]], out_
     (out_dir / f"cv{suffix}.json").write_text(json.dumps(summary, indent=2) + "\n")
     fake = Evaluation(summary["pooled_window"], summary["pooled_clip"], summary["int8_float_agreement"], 0,
                       ct, cp, wt, wp)
-    write_report(fake, out_dir / f"report{suffix}", f"{folds}-fold speaker CV, pooled{title}")
+    write_report(fake, out_dir / f"report{suffix}", f"{_folds_name(groups)}, pooled{title}")
     log(f"CV pooled clip{title}: acc {summary['pooled_clip']['accuracy']:.3f} UAR {summary['pooled_clip']['uar']:.3f} "
         f"macro-F1 {summary['pooled_clip']['macro_f1']:.3f}; window: acc {summary['pooled_window']['accuracy']:.3f} "
         f"UAR {summary['pooled_window']['uar']:.3f}; int8/float agreement {_percent(summary['int8_float_agreement'])}")
@@ -253,6 +256,13 @@ def score_folds(clips, audio, cfg, recipe: Recipe, groups: list[list[str]], out_
         log(f"  {corpus}: clip acc {figures['clip']['accuracy']:.3f} UAR {figures['clip']['uar']:.3f} "
             f"({figures['clip']['n']} clips); window acc {figures['window']['accuracy']:.3f}")
     return summary
+
+
+def _folds_name(groups: list[list[str]]) -> str:
+    corpora = [{speaker.split(":", 1)[0] for speaker in held} for held in groups]
+    if len(groups) > 1 and all(len(c) == 1 for c in corpora) and len(set().union(*corpora)) == len(groups):
+        return "leave-one-corpus-out CV"
+    return f"{len(groups)}-fold speaker-held-out CV"
 
 
 def per_corpus(oof: OutOfFold) -> dict:
