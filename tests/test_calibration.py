@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,8 +16,8 @@ from ser_live.audio_io import load_audio
 from ser_live.errors import ModelError
 from ser_live.model import Calibration, EmotionClassifier, ModelMetadata
 from ser_live.processor import ProcessorSettings, StreamProcessor
-from tests.conftest import fixture_clips
-from training.calibration import ece, fit_temperature, write_calibration
+from tests.conftest import REPO, fixture_clips
+from training.calibration import OutOfFold, ece, fit_temperature, write_calibration
 
 
 def _copy_model(model_path: Path, folder: Path) -> Path:
@@ -72,6 +74,30 @@ def test_fitting_recovers_a_known_overconfidence_and_removes_the_calibration_err
     assert t == pytest.approx(2.0, rel=0.05)
     assert ece(overconfident, labels) > 0.1
     assert ece(Calibration(t).apply(overconfident), labels) < 0.02
+
+
+def test_the_summary_shows_a_corpus_too_sure_beside_one_too_shy(tmp_path: Path) -> None:
+    """One temperature for all: the per-corpus breakdown (printed by ``python -m training
+    calibration``) shows the corpus it leaves too sure next to the one it leaves too shy."""
+    rng = np.random.default_rng(2)
+    clips, per_clip = 400, 3
+    labels = rng.integers(0, 8, clips)
+    corpus = np.where(np.arange(clips) < clips // 2, "shy", "sure")
+    right = np.where(corpus == "shy", rng.random(clips) < 0.8, rng.random(clips) < 0.2)
+    guess = np.where(right, labels, (labels + 1 + rng.integers(0, 7, clips)) % 8)
+    peak = np.where(corpus == "shy", 0.4, 0.9)  # shy: right 80%, says 0.4; sure: right 20%, says 0.9
+    clip_probs = np.repeat(((1 - peak) / 7)[:, None], 8, axis=1)
+    clip_probs[np.arange(clips), guess] = peak
+    oof = OutOfFold(np.repeat(clip_probs, per_clip, axis=0).astype(np.float32), np.repeat(np.arange(clips), per_clip),
+                    np.ones(clips * per_clip, dtype=bool), labels, np.arange(clips) % 2 + 1, corpus)
+    oof.save(tmp_path / "oof.npz")
+    proc = subprocess.run([sys.executable, "-m", "training", "calibration", "--cv-dir", str(tmp_path)],
+                          capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    by_corpus = json.loads(proc.stdout)["clip_per_corpus"]
+    assert by_corpus["shy"]["mean_confidence"] < by_corpus["shy"]["accuracy"] - 0.1
+    assert by_corpus["sure"]["mean_confidence"] > by_corpus["sure"]["accuracy"] + 0.1
+    assert {k["clips"] for k in by_corpus.values()} == {clips // 2}
 
 
 @pytest.mark.parametrize(("uncertain_below", "expect"), [(0.0, False), (1.0, True)])

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
 from ser_live.config import FRONT_ENDS, NORMALIZATIONS, FeatureConfig
 from ser_live.errors import SerLiveError
+from training import TrainingError
 from training.conditions import InputCondition
 from training.train import Recipe
 
@@ -103,6 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="runs/baselines.json")
 
+    p = sub.add_parser("calibration", help="cross-fitted calibration of a CV's held-out predictions (prints JSON)")
+    p.add_argument("--cv-dir", required=True, help="a cv or train --cv output folder (its oof.npz)")
+
     p = sub.add_parser("speech-check", help="which clips get an emotion: non-speech sounds vs speech corpora")
     p.add_argument("--non-speech", action="append", default=[], metavar="PATH",
                    help="folder of non-speech sounds, one sub-folder per class (e.g. ESC-10; repeatable)")
@@ -146,6 +151,14 @@ def run(argv: list[str] | None = None) -> int:
         from training.baselines import baselines_command
 
         baselines_command(args.data, cfg, args.actors, args.drop_label, args.folds, args.seed, Path(args.out), cache)
+    elif args.command == "calibration":
+        from ser_live.model import DEFAULT_UNCERTAIN_BELOW
+        from training.calibration import OutOfFold, calibration_summary
+
+        oof_path = Path(args.cv_dir) / "oof.npz"
+        if not oof_path.is_file():
+            raise TrainingError(f"{oof_path}: no out-of-fold predictions there (run cv or train --cv first)")
+        print(json.dumps(calibration_summary(OutOfFold.load(oof_path), DEFAULT_UNCERTAIN_BELOW)[0], indent=2))
     elif args.command == "speech-check":
         from training.speech_check import speech_check
 
