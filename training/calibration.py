@@ -144,11 +144,13 @@ def calibration_summary(oof: OutOfFold, uncertain_below: float) -> tuple[dict, C
         }
     # one temperature for every voice: where held-out corpora are too sure and others too shy,
     # it cannot fix both, and only this breakdown shows it
-    summary["clip_per_corpus"] = {
-        corpus: {"clips": int(mine.sum()), "accuracy": float((cal_clip[mine].argmax(axis=1) == oof.clip_labels[mine]).mean()),
-                 "mean_confidence": float(cal_clip[mine].max(axis=1).mean()),
-                 "ece": ece(cal_clip[mine], oof.clip_labels[mine])}
-        for corpus in np.unique(oof.clip_corpus) for mine in [oof.clip_corpus == corpus]}
+    summary["clip_per_corpus"] = {}
+    for corpus in np.unique(oof.clip_corpus):
+        mine = oof.clip_corpus == corpus
+        p, y = cal_clip[mine], oof.clip_labels[mine]
+        summary["clip_per_corpus"][str(corpus)] = {
+            "clips": int(mine.sum()), "accuracy": float((p.argmax(axis=1) == y).mean()),
+            "mean_confidence": float(p.max(axis=1).mean()), "ece": ece(p, y)}
     curves = {"window": (oof.window_probs[speech], calibrated[speech], w_labels),
               "clip": (raw_clip, cal_clip, oof.clip_labels)}
     return summary, curves
