@@ -187,9 +187,11 @@ _worker_seconds: Any = None  # a shared double: seconds of audio analysed by all
 
 def _worker_init(model_path: Path, settings: ProcessorSettings, seconds: Any) -> None:
     global _worker_processor, _worker_seconds
-    # Ctrl-C reaches the whole process group: the parent alone handles it (and ends its workers),
-    # so it is reported as an interruption, not as a pool whose workers died under it.
+    # Ctrl-C and a closed terminal's SIGHUP reach the whole process group: the parent alone
+    # handles them (and ends its workers, with SIGTERM), so they are reported as an interruption,
+    # not as a pool whose workers died under it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     _worker_processor = StreamProcessor(EmotionClassifier(model_path), settings)
     _worker_seconds = seconds
 

@@ -81,6 +81,15 @@ def _read_with_audioread(path: Path, first_error: Exception) -> tuple[np.ndarray
         raise AudioFileError(f"{path}: cannot decode audio ({first_error})") from exc
 
 
+def _libsndfile(sf: Any) -> tuple[Any, Any, Any] | None:
+    """python-soundfile's own libsndfile binding, its FFI and the open file's handle, or None
+    for a python-soundfile without them (then its public API does the job, more slowly)."""
+    import soundfile
+
+    snd, ffi, handle = getattr(soundfile, "_snd", None), getattr(soundfile, "_ffi", None), getattr(sf, "_file", None)
+    return None if snd is None or ffi is None or handle is None else (snd, ffi, handle)
+
+
 def _read_floats(sf: Any, out: np.ndarray) -> int:
     """libsndfile's ``sf_readf_float`` into ``out`` (C-ordered float32 frames x channels).
 
@@ -89,16 +98,31 @@ def _read_floats(sf: Any, out: np.ndarray) -> int:
     frame again: on a Pi 4 that was 19 M instructions per 0.5 s hop of replay, a third of the
     whole count (docs/raspberry-pi.md). So the reader, which counts its frames itself, calls
     libsndfile through python-soundfile's own binding; its public ``read`` is the fallback."""
-    import soundfile
-
-    snd, ffi, handle = getattr(soundfile, "_snd", None), getattr(soundfile, "_ffi", None), getattr(sf, "_file", None)
-    if snd is None or ffi is None or handle is None:  # a python-soundfile without them
+    native = _libsndfile(sf)
+    if native is None:
         return len(sf.read(out=out))
+    snd, ffi, handle = native
     got = int(snd.sf_readf_float(handle, ffi.cast("float *", ffi.from_buffer(out)), len(out)))
     error = snd.sf_error(handle)
     if error:
         raise RuntimeError(ffi.string(snd.sf_error_number(error)).decode("utf-8", "replace"))
     return got
+
+
+SFC_SET_UPDATE_HEADER_AUTO = 0x1061  # libsndfile's sndfile.h; python-soundfile does not export it
+
+
+def keep_header_current(sf: Any) -> None:
+    """Have libsndfile rewrite the header of ``sf`` (open for writing) after every write.
+
+    A WAV's header says how much audio follows, and libsndfile fills it in at close. A recording
+    cut short, by a crash, ``kill -9`` or a Pi's power cut, kept its audio but said 0 frames:
+    sox reads 0 s of it and Python's ``wave`` refuses it. Rewriting the few header bytes with each
+    block keeps every recording readable up to its last block."""
+    native = _libsndfile(sf)
+    if native is not None:
+        snd, ffi, handle = native
+        snd.sf_command(handle, SFC_SET_UPDATE_HEADER_AUTO, ffi.NULL, 1)
 
 
 class AudioFileReader:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, TextIO
 from ser_live import __version__
 from ser_live.adaptation import ADAPT_BY
 from ser_live.assembly import load_classifier, new_processor, open_source, settings_from
-from ser_live.errors import OutputError, SerLiveError, one_line
+from ser_live.errors import EXIT_INTERRUPTED, OutputError, SerLiveError, handle_stop_signals, one_line
 from ser_live.gate import GateConfig
 from ser_live.native_stderr import filtered_native_stderr
 from ser_live.processor import DEFAULT_SMOOTHING_S, LOW_POWER_HOP_S
@@ -32,7 +32,6 @@ if TYPE_CHECKING:
     from ser_live.processor import WindowResult
 
 EXIT_USER_ERROR = 2
-EXIT_INTERRUPTED = 130
 EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE  # what the shell reports for a tool that a closed pipe ended
 DEVICE_RATE_RANGE_HZ = (4000, 768000)
 TABLE_FILE_WIDTH = 48
@@ -349,8 +348,7 @@ def main(argv: list[str] | None = None) -> int:
     anything that went wrong (a user's mistake, a device lost, a disk full, or a bug), 130
     interrupted, and a quiet 141 when the reader of our output went away (``| head``)."""
     args = parse_args(argv)
-    # A service manager's SIGTERM ends a run as cleanly as Ctrl-C: records flushed, summary printed.
-    signal.signal(signal.SIGTERM, _interrupt)
+    handle_stop_signals(_interrupt)
     try:
         with filtered_native_stderr():
             return _run(args)

@@ -1,5 +1,23 @@
 """Errors a user can cause and fix: the CLI prints them as one line, without a traceback."""
 
+import signal
+from collections.abc import Callable
+from typing import Any
+
+EXIT_INTERRUPTED = 130  # ended early on purpose (Ctrl-C or a stop signal), cleanly
+# Signals that end a run as cleanly as Ctrl-C (records flushed, a recording closed, the summary
+# printed): a service manager's SIGTERM, and the SIGHUP of a terminal closed under a running
+# app, whose default action killed the process on the spot and left a recording's WAV unclosed.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+def handle_stop_signals(handler: Callable[[int, Any], None]) -> None:
+    """Install ``handler`` for the stop signals, except one the caller's parent chose to ignore:
+    ``nohup ser-live --headless ...`` must keep running when its terminal closes."""
+    for signum in STOP_SIGNALS:
+        if signal.getsignal(signum) is not signal.SIG_IGN:
+            signal.signal(signum, handler)
+
 
 class SerLiveError(Exception):
     """Base class for problems caused by input the user controls (files, devices, models)."""

@@ -24,6 +24,7 @@ import numpy as np
 import soundfile
 
 from ser_live.assembly import new_processor
+from ser_live.audio_io import keep_header_current
 from ser_live.capture import FileSource, MicrophoneSource, list_input_devices
 from ser_live.engine import JOIN_TIMEOUT_S, AudioSource, Engine, EngineStats, Sink
 from ser_live.errors import DeviceError, SerLiveError
@@ -75,6 +76,7 @@ class Recorder:
             )
         except (soundfile.LibsndfileError, OSError, RuntimeError) as exc:
             raise SerLiveError(f"cannot write {wav_path}: {exc}") from exc
+        keep_header_current(wav)
         try:
             csv_stream = csv_path.open("w", newline="")
         except OSError as exc:

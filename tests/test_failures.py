@@ -177,6 +177,39 @@ def test_sigterm_during_a_resampled_replay_leaves_no_leak_messages(model_path: P
     assert "windows:" in stderr
 
 
+@pytest.mark.slow
+def test_a_closed_terminal_ends_a_run_cleanly_unless_started_with_nohup(model_path: Path, tmp_path: Path) -> None:
+    """SIGHUP (the terminal a run was started from closed) ends it like Ctrl-C: summary, exit
+    130, every record whole. Its default action killed the process on the spot. Under ``nohup``
+    (SIGHUP ignored) the run goes on to its end."""
+    clip = tmp_path / "speech.wav"
+    soundfile.write(clip, speech(), 16000)
+
+    def run(out: Path, ignore_hangup: bool) -> tuple[int, str, list[dict]]:
+        def preexec() -> None:
+            if ignore_hangup:
+                signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+        with start("--model", str(model_path), "--headless", "--input", str(clip), "--duration", "4",
+                   "--out", str(out), preexec_fn=preexec) as proc:
+            deadline = time.monotonic() + HANG_GUARD_S
+            while (not out.exists() or not out.read_text()) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            proc.send_signal(signal.SIGHUP)
+            assert proc.stderr is not None
+            stderr = proc.stderr.read()
+            proc.wait(timeout=HANG_GUARD_S)
+        return proc.returncode, stderr, [json.loads(line) for line in out.read_text().splitlines()]
+
+    status, stderr, records = run(tmp_path / "hup.jsonl", ignore_hangup=False)
+    assert status == 130 and "windows:" in stderr, stderr
+    only_our_lines(stderr)
+    assert records and records[-1]["t"] < 4.0
+    status, stderr, records = run(tmp_path / "nohup.jsonl", ignore_hangup=True)
+    assert status == 0, stderr
+    assert records[-1]["t"] == 4.0
+
+
 def test_mp3_replay_and_analysis_keep_decoder_noise_off_stderr(model_path: Path, tmp_path: Path) -> None:
     mp3 = tmp_path / "clip.mp3"
     soundfile.write(mp3, speech(), 16000, format="MP3")  # libmpg123 complains about these frames, decodes them fine

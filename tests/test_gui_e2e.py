@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
+import wave
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -169,3 +171,49 @@ def test_the_window_is_destroyed_before_the_app_returns(xvfb: str, model_path: P
     assert proc.returncode == 0, proc.stderr
     events = [line for line in proc.stdout.splitlines() if not line.startswith("{")]
     assert events == ["window destroyed", "main returned 0"], proc.stdout
+
+
+RECORD_FROM_THE_START = """
+import sys
+from pathlib import Path
+from ser_live.cli import main
+import ser_live.gui.window as window_module
+
+take = Path(sys.argv.pop())
+
+
+class Recording(window_module.MainWindow):
+    def start_source(self, *args, **kwargs):
+        started = super().start_source(*args, **kwargs)
+        assert self.start_recording(take)  # as if the user pressed Record at once
+        return started
+
+window_module.MainWindow = Recording
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.slow
+def test_closing_the_terminal_closes_a_recording_cleanly(xvfb: str, model_path: Path, tmp_path: Path) -> None:
+    """The app was started from a terminal, the user records, the terminal is closed (SIGHUP):
+    the window closes as on Ctrl-C, and the recording and its timeline are complete files."""
+    wav = tmp_path / "take.wav"
+    proc = subprocess.Popen([sys.executable, "-c", RECORD_FROM_THE_START, "--model", str(model_path),
+                             "--input", str(DEMO), str(wav)], cwd=REPO, text=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=env_without_display(DISPLAY=xvfb))
+    try:
+        deadline = time.monotonic() + 120
+        while not wav.with_suffix(".csv").exists() or len(wav.with_suffix(".csv").read_text().splitlines()) < 3:
+            assert time.monotonic() < deadline and proc.poll() is None, "no recording came"
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGHUP)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, stderr
+    only_our_lines(stderr)
+    with wave.open(str(wav)) as reader:
+        seconds = reader.getnframes() / reader.getframerate()
+    rows = wav.with_suffix(".csv").read_text().splitlines()
+    assert len(rows) >= 3 and seconds >= 2.0
+    assert float(rows[-1].split(",")[0]) <= seconds  # the timeline ends inside the audio

@@ -4,10 +4,14 @@ the last block of a replay is never dropped, and the imports of ser_live/ have n
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 import threading
+import wave
 from pathlib import Path
 
 import numpy as np
+import soundfile
 
 from ser_live.audio_io import load_audio
 from ser_live.capture import FileSource
@@ -124,3 +128,35 @@ def test_no_import_circle_in_ser_live() -> None:
     for name in sorted(graph):
         if name not in state:
             visit(name, [])
+
+
+CRASH_WHILE_RECORDING = """
+import os, sys, time
+from ser_live.capture import FileSource
+from ser_live.model import EmotionClassifier
+from ser_live.processor import ProcessorSettings
+from ser_live.session import LiveSession
+
+session = LiveSession(EmotionClassifier(sys.argv[1]), ProcessorSettings())
+session.start(FileSource(sys.argv[2]), record_to=sys.argv[3])  # real time, like a microphone
+deadline = time.monotonic() + 60
+while session.recorder.frames_written < 16000 and time.monotonic() < deadline:
+    time.sleep(0.05)
+print(session.recorder.frames_written, flush=True)
+os._exit(0)  # a crash, kill -9 or a power cut: nothing is closed
+"""
+
+
+def test_a_recording_cut_short_by_a_crash_still_reads_to_its_last_block(model_path: Path, tmp_path: Path) -> None:
+    """libsndfile fills a WAV's length in at close: a recording that was never closed read as
+    0 s in sox and was refused by Python's ``wave``. The header is now kept current."""
+    wav = tmp_path / "take.wav"
+    clip = fixture_clips()[0]
+    proc = subprocess.run([sys.executable, "-c", CRASH_WHILE_RECORDING, str(model_path), str(clip), str(wav)],
+                          capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr
+    written = int(proc.stdout.strip())
+    assert written >= 16000
+    with wave.open(str(wav)) as reader:
+        assert reader.getnframes() == written
+    assert soundfile.info(str(wav)).frames == written

@@ -19,13 +19,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ser_live.errors import SerLiveError
+from ser_live.errors import EXIT_INTERRUPTED, SerLiveError, handle_stop_signals
 
 APP_NAME = "ser-live"
 SCREENSHOT_SIZE = (1200, 760)
 SCREENSHOT_GRACE_S = 30.0  # beyond the clip's length: give up waiting and grab anyway
 SIGNAL_POLL_MS = 200
-EXIT_INTERRUPTED = 130
 NO_DISPLAY = "no display to open a window on (DISPLAY is not set); run without one using --headless"
 
 
@@ -148,7 +147,8 @@ def _show_startup_error(message: str) -> None:
 
 
 def _quit_on_signals(app: Any) -> list[int]:
-    """Ctrl-C and SIGTERM close the window cleanly (capture stopped, settings saved).
+    """Ctrl-C and the stop signals close the window cleanly (capture stopped, a recording
+    closed, settings saved).
 
     Python runs signal handlers only between bytecodes, so a short timer keeps Python
     stepping while Qt's loop idles. Returns a list that holds the signal once one came.
@@ -162,7 +162,7 @@ def _quit_on_signals(app: Any) -> list[int]:
         app.quit()
 
     signal.signal(signal.SIGINT, handler)
-    signal.signal(signal.SIGTERM, handler)
+    handle_stop_signals(handler)
     wake = QtCore.QTimer(app)
     wake.setInterval(SIGNAL_POLL_MS)
     # a signal that came before the loop ran (whose quit() was then a no-op) ends it at the first tick
