@@ -186,9 +186,8 @@ def test_a_closed_terminal_ends_a_run_cleanly_unless_started_with_nohup(model_pa
     soundfile.write(clip, speech(), 16000)
 
     def run(out: Path, ignore_hangup: bool) -> tuple[int, str, list[dict]]:
-        def preexec() -> None:
-            if ignore_hangup:
-                signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        def preexec() -> None:  # set either way: the test itself may run under nohup
+            signal.signal(signal.SIGHUP, signal.SIG_IGN if ignore_hangup else signal.SIG_DFL)
 
         with start("--model", str(model_path), "--headless", "--input", str(clip), "--duration", "4",
                    "--out", str(out), preexec_fn=preexec) as proc:

@@ -122,6 +122,7 @@ def test_corrupt_model_launched_from_a_menu_shows_a_message_box(xvfb: str, model
         stdout, stderr = proc.communicate(timeout=30)
     finally:
         proc.kill()
+        proc.communicate()  # reaped and its pipes closed, also when the test failed
     assert proc.returncode == 2
     lines = stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("ser-live: error:") and "not a valid TFLite" in lines[0], stderr
@@ -200,7 +201,9 @@ def test_closing_the_terminal_closes_a_recording_cleanly(xvfb: str, model_path: 
     wav = tmp_path / "take.wav"
     proc = subprocess.Popen([sys.executable, "-c", RECORD_FROM_THE_START, "--model", str(model_path),
                              "--input", str(DEMO), str(wav)], cwd=REPO, text=True, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env=env_without_display(DISPLAY=xvfb))
+                            stderr=subprocess.PIPE, env=env_without_display(DISPLAY=xvfb),
+                            # as from a terminal, even when the tests run under nohup
+                            preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 120
         while not wav.with_suffix(".csv").exists() or len(wav.with_suffix(".csv").read_text().splitlines()) < 3:
@@ -210,6 +213,7 @@ def test_closing_the_terminal_closes_a_recording_cleanly(xvfb: str, model_path: 
         _, stderr = proc.communicate(timeout=60)
     finally:
         proc.kill()
+        proc.communicate()  # reaped and its pipes closed, also when the test failed
     assert proc.returncode == 130, stderr
     only_our_lines(stderr)
     with wave.open(str(wav)) as reader:
