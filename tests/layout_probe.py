@@ -20,6 +20,7 @@ from pathlib import Path
 from PyQt6 import QtCore, QtWidgets
 
 from ser_live.capture import FileSource
+from ser_live.gui.app import delete_window
 from ser_live.gui.window import MainWindow
 from ser_live.model import EmotionClassifier
 from ser_live.processor import ProcessorSettings
@@ -93,6 +94,7 @@ def probe(size: tuple[int, int], screenshot: Path) -> dict[str, object]:
         "results": window.session.stats.windows,
     }
     window.close()
+    delete_window(window)  # before the app goes, which it does first when probe() returns
     return report
 
 
