@@ -199,6 +199,11 @@ def actor_number(clip: Clip) -> int | None:
     return int(clip.speaker.split(":")[1])
 
 
+def corpus_of(speaker: str) -> str:
+    """The corpus of a ``"<corpus>:<id>"`` speaker."""
+    return speaker.split(":", 1)[0]
+
+
 def speaker_folds(speakers: list[str], n_folds: int) -> list[list[str]]:
     """Whole speakers dealt round-robin (sorted order) into ``n_folds`` disjoint folds."""
     unique = sorted(set(speakers))
@@ -212,7 +217,7 @@ def corpus_folds(speakers: list[str]) -> list[list[str]]:
     accent of the held-out corpus, the nearest the data here comes to a user's recordings."""
     by_corpus: dict[str, list[str]] = {}
     for speaker in sorted(set(speakers)):
-        by_corpus.setdefault(speaker.split(":", 1)[0], []).append(speaker)
+        by_corpus.setdefault(corpus_of(speaker), []).append(speaker)
     if len(by_corpus) < 2:
         raise TrainingError(f"leaving one corpus out needs at least two corpora, got {len(by_corpus)}")
     return list(by_corpus.values())

@@ -23,6 +23,7 @@ from training.datasets import (
     actor_number,
     corpus_folds,
     corpus_labels,
+    corpus_of,
     discover,
     speaker_folds,
 )
@@ -259,7 +260,7 @@ def score_folds(clips, audio, cfg, recipe: Recipe, groups: list[list[str]], out_
 
 
 def _folds_name(groups: list[list[str]]) -> str:
-    corpora = [{speaker.split(":", 1)[0] for speaker in held} for held in groups]
+    corpora = [{corpus_of(speaker) for speaker in held} for held in groups]
     if len(groups) > 1 and all(len(c) == 1 for c in corpora) and len(set().union(*corpora)) == len(groups):
         return "leave-one-corpus-out CV"
     return f"{len(groups)}-fold speaker-held-out CV"

@@ -139,7 +139,7 @@ def _show_startup_error(message: str) -> None:
 
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([sys.argv[0]])
     box = QtWidgets.QMessageBox(QtWidgets.QMessageBox.Icon.Critical, APP_NAME, f"ser-live cannot start:\n\n{message}")
-    # SIGTERM closes the box too; handled before the box shows, so one sent the moment it
+    # a stop signal closes the box too; handled before the box shows, so one sent the moment it
     # appears is not taken for an interrupted run (exit 130 instead of the error's 2)
     _quit_on_signals(app)
     box.show()
