@@ -1,7 +1,8 @@
-"""The label mask: a clip is evidence only among its own corpus's labels (issue 10).
+"""The label mask (issue 10), ``--mask-labels``: a clip is evidence only among its own corpus's labels.
 
-TESS and SAVEE have no "calm": their clips must neither reward nor punish the calm output,
-and mixup must not blend a clip into a corpus whose label set differs.
+TESS and SAVEE have no "calm": masked, their clips neither reward nor punish the calm output,
+and mixup does not blend a clip into a corpus whose label set differs. ``--no-mask-labels`` makes
+every clip count against the labels it is not (docs/training.md has both measured).
 """
 
 from __future__ import annotations
@@ -50,6 +51,14 @@ def test_the_masks_follow_each_corpus_label_set() -> None:
     assert masks.shape == (15, 8)
     assert masks[:8].min() == 1.0  # RAVDESS has all eight
     assert (masks[8:, CALM] == 0).all() and masks[8:].sum(axis=1).tolist() == [7.0] * 7
+
+
+def test_without_the_mask_every_clip_is_evidence_against_the_labels_it_is_not() -> None:
+    from training.__main__ import _make_recipe, build_parser
+
+    assert label_masks(_clips(), own_labels_only=False).min() == 1.0  # a TESS clip's loss covers calm too
+    assert Recipe().mask_labels and _make_recipe(build_parser().parse_args(["cv", "--data", "x"])).mask_labels
+    assert not _make_recipe(build_parser().parse_args(["cv", "--data", "x", "--no-mask-labels"])).mask_labels
 
 
 def test_calm_output_is_no_evidence_for_a_corpus_without_calm() -> None:

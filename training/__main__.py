@@ -54,6 +54,9 @@ def _recipe(p: argparse.ArgumentParser) -> None:
                    help="channels of the convolution blocks (capacity: ~4x the weights for 2x the widths)")
     p.add_argument("--head", choices=("gap", "time_meanmax"), default=d.head,
                    help="pooling head: global average, or mean+max over time keeping frequency bands")
+    p.add_argument("--mask-labels", action=argparse.BooleanOptionalAction, default=d.mask_labels,
+                   help="a clip's loss only among its corpus's labels (a corpus without calm says nothing about "
+                        "calm); --no-mask-labels: every clip counts against the labels it is not")
     p.add_argument("--front-end", choices=FRONT_ENDS, default=FeatureConfig().front_end,
                    help="what the model sees: log-mel bands, or MFCCs computed from them")
     p.add_argument("--normalization", choices=NORMALIZATIONS, default=FeatureConfig().normalization,
@@ -66,7 +69,7 @@ def _make_recipe(args) -> Recipe:
     if args.epochs < 1 or args.copies < 0 or args.threads < 1 or args.jobs < 1:
         raise SerLiveError("--epochs, --threads and --jobs must be >= 1 and --copies >= 0")
     return Recipe(epochs=args.epochs, seed=args.seed, copies=args.copies, threads=args.threads,
-                  head=args.head, widths=args.widths)
+                  head=args.head, widths=args.widths, mask_labels=args.mask_labels)
 
 
 def build_parser() -> argparse.ArgumentParser:

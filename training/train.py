@@ -41,6 +41,11 @@ class Recipe:
     # at most this many of a speaker's clips per epoch (a fresh draw each epoch): TESS's 1,400 clips
     # a speaker would otherwise fill 60% of every epoch with two voices; RAVDESS has 60, SAVEE 120
     speaker_clips_per_epoch: int = 120
+    # a clip's loss only among its corpus's labels, so a TESS or SAVEE clip (no "calm") says nothing
+    # about calm. False (--no-mask-labels) lets every clip count against the labels it is not: in
+    # the speaker CV calm then stopped taking SAVEE's neutral, sad and disgust (77 of its 360 clips
+    # called calm -> 2) but RAVDESS fell 3.2 points, so the mask stays (docs/training.md)
+    mask_labels: bool = True
     mixup_alpha: float = 0.3
     mixup_fraction: float = 0.5
     spec_augment: bool = True
@@ -56,8 +61,11 @@ class Recipe:
         return values
 
 
-def label_masks(clips: list[Clip]) -> np.ndarray:
-    """``(clips, classes)`` 1.0 where the clip's corpus has that label (``corpus_labels``), else 0."""
+def label_masks(clips: list[Clip], own_labels_only: bool = True) -> np.ndarray:
+    """``(clips, classes)`` 1.0 where the clip's corpus has that label (``corpus_labels``), else 0;
+    all 1.0 unless ``own_labels_only`` (``Recipe.mask_labels``)."""
+    if not own_labels_only:
+        return np.ones((len(clips), len(EMOTIONS)), dtype=np.float32)
     have = corpus_labels(clips)
     return np.asarray([[float(e in have[c.corpus]) for e in EMOTIONS] for c in clips], dtype=np.float32)
 
@@ -146,8 +154,8 @@ def train_model(bank: Bank, clip_ids: np.ndarray, clips: list[Clip], cfg: Featur
                 sessions: SessionSim | None = None, log=print):
     """Train on the bank items of ``clip_ids`` (indices into ``clips``, the bank's clip list); returns a Keras model.
 
-    Each clip's loss is masked to its corpus's labels (``label_masks``); ``session_cmvn`` windows
-    are normalized by ``sessions`` (``training.sessions.make_sessions``).
+    With ``recipe.mask_labels`` a clip's loss is masked to its corpus's labels (``label_masks``);
+    ``session_cmvn`` windows are normalized by ``sessions`` (``training.sessions.make_sessions``).
     """
     from training.net import build_model, configure_threads
 
@@ -166,7 +174,7 @@ def train_model(bank: Bank, clip_ids: np.ndarray, clips: list[Clip], cfg: Featur
     clip_items = [np.asarray(sorted(by_clip[int(c)], key=lambda i: bank.item_copy[i])) for c in clip_ids]
     chosen_clips = [clips[int(c)] for c in clip_ids]
     clip_labels = np.asarray([EMOTIONS.index(c.label) for c in chosen_clips])
-    clip_masks = label_masks(chosen_clips)
+    clip_masks = label_masks(chosen_clips, recipe.mask_labels)
     clip_speakers = np.asarray([c.speaker for c in chosen_clips])
     per_epoch = len(_epoch_clips(clip_speakers, recipe.speaker_clips_per_epoch, np.random.default_rng(0)))
     steps_per_epoch = -(-per_epoch * recipe.crops_per_clip // recipe.batch_size)
