@@ -280,3 +280,22 @@ def test_a_bank_rendered_in_two_processes_equals_one_rendered_in_one() -> None:
     assert np.array_equal(one.item_clip, two.item_clip) and np.array_equal(one.item_copy, two.item_copy)
     assert all(np.array_equal(a, b) for a, b in zip(one.starts, two.starts, strict=True))
     assert len(one.offsets) == 2 * len(clips) + 1
+
+
+def test_per_corpus_counts_each_verdict_and_names_labels_a_corpus_lacks() -> None:
+    from training.calibration import OutOfFold
+    from training.pipeline import _foreign_verdicts, per_corpus
+
+    calm, sad, angry = (EMOTIONS.index(e) for e in ("calm", "sad", "angry"))
+    # clips: RAVDESS calm (called calm), TESS sad (called calm: TESS has no calm), TESS angry (right)
+    labels = np.array([calm, sad, angry])
+    probs = np.full((4, len(EMOTIONS)), 0.01)
+    probs[0, calm] = probs[1, calm] = probs[2, sad] = probs[3, angry] = 0.9  # clip 1: calm, then a weaker sad
+    probs[1, calm] = 0.95
+    oof = OutOfFold(probs / probs.sum(axis=1, keepdims=True), np.array([0, 1, 1, 2]), np.ones(4, bool), labels,
+                    np.ones(3, np.int64), np.array(["ravdess", "tess", "tess"]))
+    figures = per_corpus(oof)
+    assert figures["tess"]["clip_verdicts"]["calm"] == 1 and figures["tess"]["clip_verdicts"]["angry"] == 1
+    assert sum(figures["tess"]["clip_verdicts"].values()) == 2 and figures["tess"]["labels"] == ["sad", "angry"]
+    assert _foreign_verdicts(figures["tess"]) == ", 1 clip called calm (not one of its labels)"
+    assert _foreign_verdicts(figures["ravdess"]) == ""

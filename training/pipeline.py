@@ -255,7 +255,8 @@ def score_folds(clips, audio, cfg, recipe: Recipe, groups: list[list[str]], out_
         f"UAR {summary['pooled_window']['uar']:.3f}; int8/float agreement {_percent(summary['int8_float_agreement'])}")
     for corpus, figures in summary["per_corpus"].items():
         log(f"  {corpus}: clip acc {figures['clip']['accuracy']:.3f} UAR {figures['clip']['uar']:.3f} "
-            f"({figures['clip']['n']} clips); window acc {figures['window']['accuracy']:.3f}")
+            f"({figures['clip']['n']} clips); window acc {figures['window']['accuracy']:.3f}"
+            f"{_foreign_verdicts(figures)}")
     return summary
 
 
@@ -267,7 +268,9 @@ def _folds_name(groups: list[list[str]]) -> str:
 
 
 def per_corpus(oof: OutOfFold) -> dict:
-    """Clip and speech-window figures of each corpus's held-out clips (clip = mean of speech windows)."""
+    """Clip and speech-window figures of each corpus's held-out clips (clip = mean of speech windows),
+    and how many clips got each verdict: a label the corpus does not have (calm, for TESS and
+    SAVEE) is always wrong there, and only these counts show how often it is given."""
     n_clips = len(oof.clip_labels)
     clip_pred = clip_mean(oof.window_probs, oof.window_clip, oof.window_speech, n_clips).argmax(axis=1)
     out = {}
@@ -275,9 +278,19 @@ def per_corpus(oof: OutOfFold) -> dict:
         mine = oof.clip_corpus == corpus
         win = oof.window_speech & mine[oof.window_clip]
         w_true = oof.clip_labels[oof.window_clip[win]]
+        verdicts = np.bincount(clip_pred[mine], minlength=len(EMOTIONS))
         out[corpus] = {"clip": metrics(oof.clip_labels[mine], clip_pred[mine]),
-                       "window": metrics(w_true, oof.window_probs[win].argmax(axis=1))}
+                       "window": metrics(w_true, oof.window_probs[win].argmax(axis=1)),
+                       "clip_verdicts": dict(zip(EMOTIONS, verdicts.tolist(), strict=True)),
+                       "labels": [EMOTIONS[i] for i in np.unique(oof.clip_labels[mine])]}
     return out
+
+
+def _foreign_verdicts(figures: dict) -> str:
+    """``, 77 clips called calm (not one of its labels)`` for a corpus's verdicts outside its labels."""
+    foreign = [f"{n} clip{'' if n == 1 else 's'} called {label}" for label, n in figures["clip_verdicts"].items()
+               if n and label not in figures["labels"]]
+    return f", {', '.join(foreign)} (not one of its labels)" if foreign else ""
 
 
 NORMALIZATION_CARD = {
@@ -370,7 +383,7 @@ def locked_test(model_path: Path, clips: list[Clip], audio: list[np.ndarray], cf
             f"UAR {out['adapt_stream_by_speaker']['uar']:.3f}")
     for corpus, figures in out["per_corpus"].items():
         log(f"  {corpus}: clip acc {figures['clip']['accuracy']:.3f} UAR {figures['clip']['uar']:.3f} "
-            f"({figures['clip']['n']} clips)")
+            f"({figures['clip']['n']} clips){_foreign_verdicts(figures)}")
     return out
 
 
