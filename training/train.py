@@ -44,7 +44,8 @@ class Recipe:
     # a clip's loss only among its corpus's labels, so a TESS or SAVEE clip (no "calm") says nothing
     # about calm. False (--no-mask-labels) lets every clip count against the labels it is not: in
     # the speaker CV calm then stopped taking SAVEE's neutral, sad and disgust (77 of its 360 clips
-    # called calm -> 2) but RAVDESS fell 3.2 points, so the mask stays (docs/training.md)
+    # called calm -> 2) but RAVDESS fell 3.2 points, within the seed-to-seed noise of 3-7 points: the
+    # mask stays until more seeds decide (docs/training.md)
     mask_labels: bool = True
     mixup_alpha: float = 0.3
     mixup_fraction: float = 0.5
