@@ -1,4 +1,6 @@
-"""``python -m training {train,evaluate,cv,baselines,speech-check}``: user mistakes end in one line, exit 2."""
+"""``python -m training {train,evaluate,cv,baselines,calibration,compare,speech-check}``.
+
+User mistakes end in one ``error:`` line and exit status 2."""
 
 from __future__ import annotations
 
@@ -111,6 +113,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("calibration", help="cross-fitted calibration of a CV's held-out predictions (prints JSON)")
     p.add_argument("--cv-dir", required=True, help="a cv or train --cv output folder (its oof.npz)")
 
+    p = sub.add_parser("compare", help="CV runs side by side and each recipe's mean over seeds (a Markdown table)")
+    p.add_argument("group", nargs="+", metavar="NAME=CV_DIR[,CV_DIR...]",
+                   help="one recipe's runs (seeds) on the same folds, e.g. masked=runs/cv-a,runs/cv-b")
+
     p = sub.add_parser("speech-check", help="which clips get an emotion: non-speech sounds vs speech corpora")
     p.add_argument("--non-speech", action="append", default=[], metavar="PATH",
                    help="folder of non-speech sounds, one sub-folder per class (e.g. ESC-10; repeatable)")
@@ -162,6 +168,10 @@ def run(argv: list[str] | None = None) -> int:
         if not oof_path.is_file():
             raise TrainingError(f"{oof_path}: no out-of-fold predictions there (run cv or train --cv first)")
         print(json.dumps(calibration_summary(OutOfFold.load(oof_path), DEFAULT_UNCERTAIN_BELOW)[0], indent=2))
+    elif args.command == "compare":
+        from training.compare import compare, parse_group, table
+
+        print(table(compare(dict(parse_group(g) for g in args.group))))
     elif args.command == "speech-check":
         from training.speech_check import speech_check
 

@@ -1,0 +1,70 @@
+"""``python -m training compare``: recipes judged on their mean over seeds, on the same folds only."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from training.__main__ import main
+
+FOLDS = [["ravdess:01", "savee:JK"], ["ravdess:02", "tess:OAF"]]
+
+
+def _cv_dir(root: Path, name: str, seed: int, acc: float, calm_on_savee: int, mask: bool = True,
+            folds: list[list[str]] = FOLDS) -> Path:
+    """A cv.json as ``cv`` writes it, cut to the keys ``compare`` reads."""
+    corpus = {"ravdess": (acc + 0.2, 0), "savee": (acc, calm_on_savee)}
+    summary = {
+        "recipe": {"epochs": 100, "mask_labels": mask, "seed": seed, "threads": 1},
+        "input_condition": {"gain_db": 0.0, "snr_db": None},
+        "folds": [{"fold": k + 1, "held_out": held} for k, held in enumerate(folds)],
+        "pooled_clip": {"n": 100, "accuracy": acc, "uar": acc + 0.01},
+        "per_corpus": {c: {"clip": {"accuracy": a},
+                           "clip_verdicts": {"neutral": 10, "calm": calm},
+                           "labels": ["neutral", "calm"] if c == "ravdess" else ["neutral"]}
+                       for c, (a, calm) in corpus.items()},
+    }
+    out = root / name
+    out.mkdir()
+    (out / "cv.json").write_text(json.dumps(summary))
+    return out
+
+
+def test_means_and_spread_per_recipe(tmp_path, capsys):
+    a0 = _cv_dir(tmp_path, "a0", 0, 0.40, 70)
+    a1 = _cv_dir(tmp_path, "a1", 1, 0.46, 30)
+    b0 = _cv_dir(tmp_path, "b0", 0, 0.44, 2, mask=False)
+    assert main(["compare", f"masked={a0},{a1}", f"unmasked={b0}"]) == 0
+    cells = [[c.strip() for c in line.strip("|").split("|")] for line in capsys.readouterr().out.splitlines()]
+    rows = {r[0]: r[1:] for r in cells}
+    # seed, acc, UAR, ravdess, savee, verdicts outside a corpus's labels (calm on SAVEE)
+    assert rows["masked: mean of 2 seeds"] == ["0, 1", "0.430", "0.440", "0.630", "0.430", "50"]
+    assert rows["masked: spread (max - min)"] == ["", "0.060", "0.060", "0.060", "0.060", "40"]
+    assert rows["unmasked: mean of 1 seed"] == ["0", "0.440", "0.450", "0.640", "0.440", "2"]
+    assert "unmasked: spread (max - min)" not in rows  # one seed has no spread
+
+
+@pytest.mark.parametrize("why", ["recipe", "folds"])
+def test_runs_that_answer_different_questions_are_refused(tmp_path, capsys, why):
+    a0 = _cv_dir(tmp_path, "a0", 0, 0.40, 70)
+    if why == "recipe":  # the unmasked run put among the masked seeds
+        args = [f"masked={a0},{_cv_dir(tmp_path, 'b1', 1, 0.46, 2, mask=False)}"]
+    else:
+        args = [f"masked={a0}", f"other={_cv_dir(tmp_path, 'b0', 0, 0.4, 2, mask=False, folds=FOLDS[::-1])}"]
+    assert main(["compare", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1
+    assert ("differ in more than the seed" if why == "recipe" else "same folds") in err
+
+
+@pytest.mark.parametrize("arg", ["masked", "masked=", "=runs/x"])
+def test_a_malformed_group_is_one_line(arg, capsys):
+    assert main(["compare", arg]) == 2
+    assert "expected NAME=CV_DIR" in capsys.readouterr().err
+
+
+def test_a_folder_without_cv_json_is_one_line(tmp_path, capsys):
+    assert main(["compare", f"masked={tmp_path}"]) == 2
+    assert "no cv.json there" in capsys.readouterr().err

@@ -1,0 +1,116 @@
+"""``python -m training compare``: CV runs side by side, and each recipe's mean over its seeds.
+
+One 3-fold speaker CV moves 3-7 points per corpus from one seed to the next (docs/training.md),
+so a recipe decision compares means over seeds on the same folds, never two single runs. The
+runs of a group must share the recipe (seed and threads aside), and all runs the folds and the
+input condition: otherwise their figures do not answer the same question and this is an error.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from training import TrainingError
+
+NOT_THE_RECIPE = ("seed", "threads")  # what may differ between the runs of one recipe
+
+
+@dataclass(frozen=True)
+class RunFigures:
+    """One CV run's clip figures: pooled, each corpus's accuracy, and verdicts outside a corpus's labels."""
+
+    name: str
+    seed: int
+    accuracy: float
+    uar: float
+    corpus_accuracy: dict[str, float]
+    foreign_verdicts: int
+
+
+def load_cv(cv_dir: Path) -> dict:
+    path = Path(cv_dir) / "cv.json"
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise TrainingError(f"{path}: no cv.json there (run cv or train --cv first)") from None
+    except json.JSONDecodeError as exc:
+        raise TrainingError(f"{path}: not a cv.json ({exc.msg})") from None
+
+
+def run_figures(name: str, summary: dict) -> RunFigures:
+    corpora = summary["per_corpus"]
+    foreign = sum(n for figures in corpora.values() for label, n in figures.get("clip_verdicts", {}).items()
+                  if label not in figures["labels"])
+    return RunFigures(name, summary["recipe"]["seed"], summary["pooled_clip"]["accuracy"],
+                      summary["pooled_clip"]["uar"],
+                      {corpus: figures["clip"]["accuracy"] for corpus, figures in corpora.items()}, foreign)
+
+
+def _setup(summary: dict) -> tuple:
+    folds = tuple(tuple(f["held_out"]) for f in summary["folds"])
+    return folds, json.dumps(summary.get("input_condition"), sort_keys=True)
+
+
+def _recipe(summary: dict) -> dict:
+    return {k: v for k, v in summary["recipe"].items() if k not in NOT_THE_RECIPE}
+
+
+def compare(groups: dict[str, list[Path]]) -> dict[str, list[RunFigures]]:
+    """Each group's runs, checked to be one recipe on the same folds and input as every other run."""
+    setups, out = set(), {}
+    for group, dirs in groups.items():
+        summaries = [(str(d), load_cv(d)) for d in dirs]
+        recipes = {json.dumps(_recipe(s), sort_keys=True) for _, s in summaries}
+        if len(recipes) > 1:
+            raise TrainingError(f"group {group!r}: its runs differ in more than the seed; "
+                                f"a mean over them is not one recipe's")
+        setups |= {_setup(s) for _, s in summaries}
+        out[group] = [run_figures(name, s) for name, s in summaries]
+    if len(setups) > 1:
+        raise TrainingError("the runs were not held out on the same folds under the same input condition")
+    return out
+
+
+def mean_figures(group: str, runs: list[RunFigures]) -> RunFigures:
+    n = len(runs)
+    corpora = runs[0].corpus_accuracy
+    return RunFigures(f"{group}: mean of {n} seed{'s' if n > 1 else ''}", -1, sum(r.accuracy for r in runs) / n,
+                      sum(r.uar for r in runs) / n,
+                      {c: sum(r.corpus_accuracy[c] for r in runs) / n for c in corpora},
+                      round(sum(r.foreign_verdicts for r in runs) / n))
+
+
+def _spread(values: list[float]) -> str:
+    return f"{max(values) - min(values):.3f}"
+
+
+def table(groups: dict[str, list[RunFigures]]) -> str:
+    """A Markdown table: every run, then each group's mean and, over two or more seeds, its spread."""
+    corpora = sorted(next(iter(groups.values()))[0].corpus_accuracy)
+    head = ["run", "seed", "clip acc", "clip UAR", *corpora, "verdicts outside a corpus's labels"]
+    rows = [head, ["---"] * len(head)]
+
+    def row(r: RunFigures, seed: str) -> list[str]:
+        return [r.name, seed, f"{r.accuracy:.3f}", f"{r.uar:.3f}",
+                *(f"{r.corpus_accuracy[c]:.3f}" for c in corpora), str(r.foreign_verdicts)]
+
+    for runs in groups.values():
+        rows += [row(r, str(r.seed)) for r in runs]
+    for group, runs in groups.items():
+        rows.append(row(mean_figures(group, runs), ", ".join(str(r.seed) for r in runs)))
+        if len(runs) > 1:
+            rows.append([f"{group}: spread (max - min)", "", _spread([r.accuracy for r in runs]),
+                         _spread([r.uar for r in runs]),
+                         *(_spread([r.corpus_accuracy[c] for r in runs]) for c in corpora),
+                         str(max(r.foreign_verdicts for r in runs) - min(r.foreign_verdicts for r in runs))])
+    return "\n".join("| " + " | ".join(r) + " |" for r in rows)
+
+
+def parse_group(text: str) -> tuple[str, list[Path]]:
+    """``masked=runs/cv-a,runs/cv-b`` -> ("masked", [runs/cv-a, runs/cv-b])."""
+    name, sep, dirs = text.partition("=")
+    if not sep or not name or not dirs:
+        raise TrainingError(f"expected NAME=CV_DIR[,CV_DIR...], got {text!r}")
+    return name, [Path(d) for d in dirs.split(",") if d]
