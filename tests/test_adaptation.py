@@ -96,8 +96,9 @@ def test_relative_features_and_so_adaptation_ignore_input_gain(adapting: Emotion
     quiet = StreamProcessor(adapting, RAW).push((session * np.float32(10 ** (-30 / 20))).astype(np.float32))
     assert [r.speech for r in loud] == [r.speech for r in quiet]
     for a, b in zip(loud, quiet, strict=True):
-        if a.probs is not None:
-            np.testing.assert_allclose(list(a.probs.values()), list(b.probs.values()), atol=0.02)
+        if a.probs is not None:  # the same verdict; the quiet input's faintest frames move a few int8
+            assert a.label == b.label  # input codes by one step (0.03), which moves a probability by < 0.03
+            np.testing.assert_allclose(list(a.probs.values()), list(b.probs.values()), atol=0.03)
     logmel = offline_front_end(session, cfg, SpeechDetector()).features.logmel[: cfg.frames_per_window]
     np.testing.assert_allclose(relative_features(logmel + np.log(1e-3), cfg), relative_features(logmel, cfg),
                                atol=1e-6)
@@ -170,7 +171,18 @@ def test_training_evaluation_adapts_to_a_clip_as_analyze_does(adapting: EmotionC
     inputs = ev.inputs(adapting.metadata.adaptation)
     processor = StreamProcessor(adapting, clip_settings(RAW))
     for clip, path in enumerate(paths):
+        audio = load_audio(path, cfg.sample_rate_hz)
+        normalizer = SessionNormalizer(cfg, adapting.metadata.adaptation, cfg.hop_s)
+        normalizer.freeze(_speech_moments([audio], cfg))
+        analysed = offline_front_end(audio, cfg, SpeechDetector())
+        app = [normalizer.normalize(analysed.window(s, cfg).features.logmel)
+               for s in window_starts(len(analysed.features), cfg) if analysed.window(s, cfg).is_speech(GateConfig())]
         mine = (ev.clip_index == clip) & ev.speech
+        np.testing.assert_allclose(np.asarray(app).reshape(inputs[mine].shape), inputs[mine], atol=1e-5)
+        # what the model sees is the same to float32 rounding (analyze's verdict is the app's windows
+        # through the model: test_analyze_adapts_to_the_file_then_judges_it); through int8, a rounding
+        # difference can move an input code that sits on a boundary by one step
         expected = np.mean([adapting.predict(w) for w in inputs[mine]], axis=0)
         report = analyze_file(path, processor, adapt_by="file")
-        np.testing.assert_allclose(list(report.probs.values()), expected, atol=1e-5)
+        assert report.label == list(report.probs)[int(np.argmax(expected))]
+        np.testing.assert_allclose(list(report.probs.values()), expected, atol=0.01)
