@@ -5,16 +5,29 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from training.__main__ import main
+from training.calibration import OutOfFold
 
 FOLDS = [["ravdess:01", "savee:JK"], ["ravdess:02", "tess:OAF"]]
+# four held-out clips of one speech window each: RAVDESS neutral, RAVDESS calm, SAVEE neutral twice
+CLIP_LABELS = np.array([0, 1, 0, 0])
+
+
+def _oof(neutral_vs_calm: list[float]) -> OutOfFold:
+    """Each clip's window gives ``p`` to neutral and ``1 - p`` to calm."""
+    probs = np.zeros((4, 8))
+    probs[:, 0] = neutral_vs_calm
+    probs[:, 1] = 1.0 - probs[:, 0]
+    return OutOfFold(probs, np.arange(4), np.ones(4, dtype=bool), CLIP_LABELS, np.array([1, 1, 2, 2]),
+                     np.array(["ravdess", "ravdess", "savee", "savee"]))
 
 
 def _cv_dir(root: Path, name: str, seed: int, acc: float, calm_on_savee: int, mask: bool = True,
-            folds: list[list[str]] = FOLDS) -> Path:
-    """A cv.json as ``cv`` writes it, cut to the keys ``compare`` reads."""
+            folds: list[list[str]] = FOLDS, neutral_vs_calm: tuple[float, ...] = (0.5,) * 4) -> Path:
+    """A cv.json as ``cv`` writes it, cut to the keys ``compare`` reads, and an ``oof.npz``."""
     corpus = {"ravdess": (acc + 0.2, 0), "savee": (acc, calm_on_savee)}
     summary = {
         "recipe": {"epochs": 100, "mask_labels": mask, "seed": seed, "threads": 1},
@@ -29,12 +42,15 @@ def _cv_dir(root: Path, name: str, seed: int, acc: float, calm_on_savee: int, ma
     out = root / name
     out.mkdir()
     (out / "cv.json").write_text(json.dumps(summary))
+    _oof(list(neutral_vs_calm)).save(out / "oof.npz")
     return out
 
 
-def test_means_and_spread_per_recipe(tmp_path, capsys):
-    a0 = _cv_dir(tmp_path, "a0", 0, 0.40, 70)
-    a1 = _cv_dir(tmp_path, "a1", 1, 0.46, 30)
+def test_means_spread_and_ensemble_per_recipe(tmp_path, capsys):
+    # seed 0 gets clips 0 and 2 wrong, seed 1 clips 0 and 1 (calm on a SAVEE clip: not its label);
+    # averaged, clip 0 is calm (wrong) and the others right
+    a0 = _cv_dir(tmp_path, "a0", 0, 0.40, 70, neutral_vs_calm=(0.6, 0.6, 0.4, 0.9))
+    a1 = _cv_dir(tmp_path, "a1", 1, 0.46, 30, neutral_vs_calm=(0.3, 0.3, 0.9, 0.9))
     b0 = _cv_dir(tmp_path, "b0", 0, 0.44, 2, mask=False)
     assert main(["compare", f"masked={a0},{a1}", f"unmasked={b0}"]) == 0
     cells = [[c.strip() for c in line.strip("|").split("|")] for line in capsys.readouterr().out.splitlines()]
@@ -44,6 +60,9 @@ def test_means_and_spread_per_recipe(tmp_path, capsys):
     assert rows["masked: spread (max - min)"] == ["", "0.060", "0.060", "0.060", "0.060", "40"]
     assert rows["unmasked: mean of 1 seed"] == ["0", "0.440", "0.450", "0.640", "0.440", "2"]
     assert "unmasked: spread (max - min)" not in rows  # one seed has no spread
+    # ensemble: 3 of 4 right; UAR over neutral (2 of 3) and calm (1 of 1); RAVDESS 1 of 2, SAVEE 2 of 2
+    assert rows["masked: ensemble of 2"] == ["0, 1", "0.750", "0.833", "0.500", "1.000", "0"]
+    assert "unmasked: ensemble of 1" not in rows
 
 
 @pytest.mark.parametrize("why", ["recipe", "folds"])
@@ -68,3 +87,11 @@ def test_a_malformed_group_is_one_line(arg, capsys):
 def test_a_folder_without_cv_json_is_one_line(tmp_path, capsys):
     assert main(["compare", f"masked={tmp_path}"]) == 2
     assert "no cv.json there" in capsys.readouterr().err
+
+
+def test_an_ensemble_needs_every_runs_held_out_probabilities(tmp_path, capsys):
+    a0, a1 = _cv_dir(tmp_path, "a0", 0, 0.40, 70), _cv_dir(tmp_path, "a1", 1, 0.46, 30)
+    (a1 / "oof.npz").unlink()
+    assert main(["compare", f"masked={a0},{a1}"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "a cv.json alone cannot be ensembled" in err

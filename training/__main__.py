@@ -113,7 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("calibration", help="cross-fitted calibration of a CV's held-out predictions (prints JSON)")
     p.add_argument("--cv-dir", required=True, help="a cv or train --cv output folder (its oof.npz)")
 
-    p = sub.add_parser("compare", help="CV runs side by side and each recipe's mean over seeds (a Markdown table)")
+    p = sub.add_parser("compare", help="CV runs side by side, each recipe's mean over seeds and their "
+                                       "ensemble (a Markdown table)")
     p.add_argument("group", nargs="+", metavar="NAME=CV_DIR[,CV_DIR...]",
                    help="one recipe's runs (seeds) on the same folds, e.g. masked=runs/cv-a,runs/cv-b")
 
@@ -169,9 +170,11 @@ def run(argv: list[str] | None = None) -> int:
             raise TrainingError(f"{oof_path}: no out-of-fold predictions there (run cv or train --cv first)")
         print(json.dumps(calibration_summary(OutOfFold.load(oof_path), DEFAULT_UNCERTAIN_BELOW)[0], indent=2))
     elif args.command == "compare":
-        from training.compare import compare, parse_group, table
+        from training.compare import compare, ensemble_figures, parse_group, table
 
-        print(table(compare(dict(parse_group(g) for g in args.group))))
+        groups = dict(parse_group(g) for g in args.group)
+        runs = compare(groups)
+        print(table(runs, {name: ensemble_figures(name, dirs) for name, dirs in groups.items() if len(dirs) > 1}))
     elif args.command == "speech-check":
         from training.speech_check import speech_check
 

@@ -4,6 +4,11 @@ One 3-fold speaker CV moves 3-7 points per corpus from one seed to the next (doc
 so a recipe decision compares means over seeds on the same folds, never two single runs. The
 runs of a group must share the recipe (seed and threads aside), and all runs the folds and the
 input condition: otherwise their figures do not answer the same question and this is an error.
+
+A group of two or more runs also gets an ensemble row: the runs' held-out window probabilities
+(``oof.npz``) averaged, then scored like one run. What it gains over the mean is what averaging
+away seed-to-seed variance can buy (by distillation or a bigger model); what it leaves is not
+variance.
 """
 
 from __future__ import annotations
@@ -12,7 +17,10 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from training import TrainingError
+from training.calibration import OutOfFold
 
 NOT_THE_RECIPE = ("seed", "threads")  # what may differ between the runs of one recipe
 
@@ -73,6 +81,30 @@ def compare(groups: dict[str, list[Path]]) -> dict[str, list[RunFigures]]:
     return out
 
 
+def ensemble_figures(group: str, dirs: list[Path]) -> RunFigures:
+    """The runs' out-of-fold window probabilities averaged and scored as one CV run."""
+    from training.calibration import clip_mean
+    from training.evaluate import metrics
+    from training.pipeline import per_corpus
+
+    runs = []
+    for d in dirs:
+        path = Path(d) / "oof.npz"
+        if not path.is_file():
+            raise TrainingError(f"{path}: no out-of-fold predictions there (a cv.json alone cannot be ensembled)")
+        runs.append(OutOfFold.load(path))
+    first = runs[0]
+    if any(not (np.array_equal(r.window_clip, first.window_clip) and np.array_equal(r.clip_labels, first.clip_labels))
+           for r in runs[1:]):
+        raise TrainingError(f"group {group!r}: the runs' held-out windows differ, "
+                            "so their probabilities cannot be averaged")
+    mean = OutOfFold(**{**first.__dict__, "window_probs": np.mean([r.window_probs for r in runs], axis=0)})
+    pred = clip_mean(mean.window_probs, mean.window_clip, mean.window_speech, len(mean.clip_labels)).argmax(axis=1)
+    pooled = metrics(mean.clip_labels, pred)
+    return run_figures(f"{group}: ensemble of {len(runs)}", {
+        "recipe": {"seed": -1}, "pooled_clip": pooled, "per_corpus": per_corpus(mean)})
+
+
 def mean_figures(group: str, runs: list[RunFigures]) -> RunFigures:
     n = len(runs)
     corpora = runs[0].corpus_accuracy
@@ -86,8 +118,9 @@ def _spread(values: list[float]) -> str:
     return f"{max(values) - min(values):.3f}"
 
 
-def table(groups: dict[str, list[RunFigures]]) -> str:
-    """A Markdown table: every run, then each group's mean and, over two or more seeds, its spread."""
+def table(groups: dict[str, list[RunFigures]], ensembles: dict[str, RunFigures] | None = None) -> str:
+    """A Markdown table: every run, then each group's mean and, over two or more seeds, its spread,
+    then the ``ensembles`` (``ensemble_figures``) given."""
     corpora = sorted(next(iter(groups.values()))[0].corpus_accuracy)
     head = ["run", "seed", "clip acc", "clip UAR", *corpora, "verdicts outside a corpus's labels"]
     rows = [head, ["---"] * len(head)]
@@ -99,12 +132,15 @@ def table(groups: dict[str, list[RunFigures]]) -> str:
     for runs in groups.values():
         rows += [row(r, str(r.seed)) for r in runs]
     for group, runs in groups.items():
-        rows.append(row(mean_figures(group, runs), ", ".join(str(r.seed) for r in runs)))
+        seeds = ", ".join(str(r.seed) for r in runs)
+        rows.append(row(mean_figures(group, runs), seeds))
         if len(runs) > 1:
             rows.append([f"{group}: spread (max - min)", "", _spread([r.accuracy for r in runs]),
                          _spread([r.uar for r in runs]),
                          *(_spread([r.corpus_accuracy[c] for r in runs]) for c in corpora),
                          str(max(r.foreign_verdicts for r in runs) - min(r.foreign_verdicts for r in runs))])
+    for group, ensemble in (ensembles or {}).items():
+        rows.append(row(ensemble, ", ".join(str(r.seed) for r in groups[group])))
     return "\n".join("| " + " | ".join(r) + " |" for r in rows)
 
 
