@@ -14,13 +14,13 @@ variance.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from training import TrainingError
-from training.calibration import OutOfFold
+from training.calibration import OutOfFold, clip_mean
 
 NOT_THE_RECIPE = ("seed", "threads")  # what may differ between the runs of one recipe
 
@@ -73,7 +73,7 @@ def compare(groups: dict[str, list[Path]]) -> dict[str, list[RunFigures]]:
         recipes = {json.dumps(_recipe(s), sort_keys=True) for _, s in summaries}
         if len(recipes) > 1:
             raise TrainingError(f"group {group!r}: its runs differ in more than the seed; "
-                                f"a mean over them is not one recipe's")
+                                "a mean over them is not one recipe's")
         setups |= {_setup(s) for _, s in summaries}
         out[group] = [run_figures(name, s) for name, s in summaries]
     if len(setups) > 1:
@@ -83,7 +83,6 @@ def compare(groups: dict[str, list[Path]]) -> dict[str, list[RunFigures]]:
 
 def ensemble_figures(group: str, dirs: list[Path]) -> RunFigures:
     """The runs' out-of-fold window probabilities averaged and scored as one CV run."""
-    from training.calibration import clip_mean
     from training.evaluate import metrics
     from training.pipeline import per_corpus
 
@@ -98,7 +97,7 @@ def ensemble_figures(group: str, dirs: list[Path]) -> RunFigures:
            for r in runs[1:]):
         raise TrainingError(f"group {group!r}: the runs' held-out windows differ, "
                             "so their probabilities cannot be averaged")
-    mean = OutOfFold(**{**first.__dict__, "window_probs": np.mean([r.window_probs for r in runs], axis=0)})
+    mean = replace(first, window_probs=np.mean([r.window_probs for r in runs], axis=0))
     pred = clip_mean(mean.window_probs, mean.window_clip, mean.window_speech, len(mean.clip_labels)).argmax(axis=1)
     pooled = metrics(mean.clip_labels, pred)
     return run_figures(f"{group}: ensemble of {len(runs)}", {
