@@ -21,6 +21,8 @@ import numpy as np
 
 from training import TrainingError
 from training.calibration import OutOfFold, clip_mean
+from training.evaluate import metrics
+from training.pipeline import foreign_verdicts, per_corpus
 
 NOT_THE_RECIPE = ("seed", "threads")  # what may differ between the runs of one recipe
 
@@ -47,13 +49,11 @@ def load_cv(cv_dir: Path) -> dict:
         raise TrainingError(f"{path}: not a cv.json ({exc.msg})") from None
 
 
-def run_figures(name: str, summary: dict) -> RunFigures:
-    corpora = summary["per_corpus"]
-    foreign = sum(n for figures in corpora.values() for label, n in figures.get("clip_verdicts", {}).items()
-                  if label not in figures["labels"])
-    return RunFigures(name, summary["recipe"]["seed"], summary["pooled_clip"]["accuracy"],
-                      summary["pooled_clip"]["uar"],
-                      {corpus: figures["clip"]["accuracy"] for corpus, figures in corpora.items()}, foreign)
+def run_figures(name: str, seed: int, pooled_clip: dict, corpora: dict) -> RunFigures:
+    """From a CV's ``pooled_clip`` and ``per_corpus`` figures."""
+    return RunFigures(name, seed, pooled_clip["accuracy"], pooled_clip["uar"],
+                      {corpus: figures["clip"]["accuracy"] for corpus, figures in corpora.items()},
+                      sum(sum(foreign_verdicts(figures).values()) for figures in corpora.values()))
 
 
 def _setup(summary: dict) -> tuple:
@@ -75,7 +75,8 @@ def compare(groups: dict[str, list[Path]]) -> dict[str, list[RunFigures]]:
             raise TrainingError(f"group {group!r}: its runs differ in more than the seed; "
                                 "a mean over them is not one recipe's")
         setups |= {_setup(s) for _, s in summaries}
-        out[group] = [run_figures(name, s) for name, s in summaries]
+        out[group] = [run_figures(name, s["recipe"]["seed"], s["pooled_clip"], s["per_corpus"])
+                      for name, s in summaries]
     if len(setups) > 1:
         raise TrainingError("the runs were not held out on the same folds under the same input condition")
     return out
@@ -83,9 +84,6 @@ def compare(groups: dict[str, list[Path]]) -> dict[str, list[RunFigures]]:
 
 def ensemble_figures(group: str, dirs: list[Path]) -> RunFigures:
     """The runs' out-of-fold window probabilities averaged and scored as one CV run."""
-    from training.evaluate import metrics
-    from training.pipeline import per_corpus
-
     runs = []
     for d in dirs:
         path = Path(d) / "oof.npz"
@@ -99,9 +97,7 @@ def ensemble_figures(group: str, dirs: list[Path]) -> RunFigures:
                             "so their probabilities cannot be averaged")
     mean = replace(first, window_probs=np.mean([r.window_probs for r in runs], axis=0))
     pred = clip_mean(mean.window_probs, mean.window_clip, mean.window_speech, len(mean.clip_labels)).argmax(axis=1)
-    pooled = metrics(mean.clip_labels, pred)
-    return run_figures(f"{group}: ensemble of {len(runs)}", {
-        "recipe": {"seed": -1}, "pooled_clip": pooled, "per_corpus": per_corpus(mean)})
+    return run_figures(f"{group}: ensemble of {len(runs)}", -1, metrics(mean.clip_labels, pred), per_corpus(mean))
 
 
 def mean_figures(group: str, runs: list[RunFigures]) -> RunFigures:

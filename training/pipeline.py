@@ -286,10 +286,14 @@ def per_corpus(oof: OutOfFold) -> dict:
     return out
 
 
+def foreign_verdicts(figures: dict) -> dict[str, int]:
+    """A corpus's clip verdicts (``per_corpus``) that are not among its labels: always wrong."""
+    return {label: n for label, n in figures.get("clip_verdicts", {}).items() if n and label not in figures["labels"]}
+
+
 def _foreign_verdicts(figures: dict) -> str:
     """``, 77 clips called calm (not one of its labels)`` for a corpus's verdicts outside its labels."""
-    foreign = [f"{n} clip{'' if n == 1 else 's'} called {label}" for label, n in figures["clip_verdicts"].items()
-               if n and label not in figures["labels"]]
+    foreign = [f"{n} clip{'' if n == 1 else 's'} called {label}" for label, n in foreign_verdicts(figures).items()]
     return f", {', '.join(foreign)} (not one of its labels)" if foreign else ""
 
 
