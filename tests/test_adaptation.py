@@ -104,18 +104,23 @@ def test_relative_features_and_so_adaptation_ignore_input_gain(adapting: Emotion
                                atol=1e-6)
 
 
+def _file_adapted_inputs(adapting: EmotionClassifier, audio: np.ndarray) -> list[np.ndarray]:
+    """The model input of each speech window of ``audio``, normalized by the file's own speech
+    statistics: what ``--adapt-by file`` feeds the model, computed offline."""
+    cfg = adapting.features
+    normalizer = SessionNormalizer(cfg, adapting.metadata.adaptation, cfg.hop_s)
+    normalizer.freeze(_speech_moments([audio], cfg))
+    analysed = offline_front_end(audio, cfg, SpeechDetector())
+    return [normalizer.normalize(analysed.window(s, cfg).features.logmel)
+            for s in window_starts(len(analysed.features), cfg) if analysed.window(s, cfg).is_speech(GateConfig())]
+
+
 def test_analyze_adapts_to_the_file_then_judges_it(adapting: EmotionClassifier) -> None:
     """``--adapt-by file``: the file's speech statistics first, then every window normalized by them."""
     path = fixture_clips()[4]
-    cfg = adapting.features
     report = analyze_file(path, StreamProcessor(adapting, clip_settings(RAW)), adapt_by="file")
-    audio = load_audio(path, cfg.sample_rate_hz)
-    moments = _speech_moments([audio], cfg)
-    normalizer = SessionNormalizer(cfg, adapting.metadata.adaptation, cfg.hop_s)
-    normalizer.freeze(moments)
-    analysed = offline_front_end(audio, cfg, SpeechDetector())
-    probs = [adapting.predict(normalizer.normalize(analysed.window(s, cfg).features.logmel))
-             for s in window_starts(len(analysed.features), cfg) if analysed.window(s, cfg).is_speech(GateConfig())]
+    audio = load_audio(path, adapting.features.sample_rate_hz)
+    probs = [adapting.predict(x) for x in _file_adapted_inputs(adapting, audio)]
     np.testing.assert_allclose(list(report.probs.values()), np.mean(probs, axis=0), atol=1e-5)
 
 
@@ -171,12 +176,7 @@ def test_training_evaluation_adapts_to_a_clip_as_analyze_does(adapting: EmotionC
     inputs = ev.inputs(adapting.metadata.adaptation)
     processor = StreamProcessor(adapting, clip_settings(RAW))
     for clip, path in enumerate(paths):
-        audio = load_audio(path, cfg.sample_rate_hz)
-        normalizer = SessionNormalizer(cfg, adapting.metadata.adaptation, cfg.hop_s)
-        normalizer.freeze(_speech_moments([audio], cfg))
-        analysed = offline_front_end(audio, cfg, SpeechDetector())
-        app = [normalizer.normalize(analysed.window(s, cfg).features.logmel)
-               for s in window_starts(len(analysed.features), cfg) if analysed.window(s, cfg).is_speech(GateConfig())]
+        app = _file_adapted_inputs(adapting, load_audio(path, cfg.sample_rate_hz))
         mine = (ev.clip_index == clip) & ev.speech
         np.testing.assert_allclose(np.asarray(app).reshape(inputs[mine].shape), inputs[mine], atol=1e-5)
         # what the model sees is the same to float32 rounding (analyze's verdict is the app's windows
