@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -161,6 +162,23 @@ def test_three_corpora_parallel_folds_calibration_and_the_locked_test(tmp_path: 
     assert (tmp_path / "cv" / "oof.npz").exists() and (tmp_path / "cv" / "reliability.png").stat().st_size > 0
     assert (tmp_path / "cv" / "coverage.png").stat().st_size > 0
     assert (tmp_path / "cv" / "fold2" / "model.tflite").exists()
+
+    # The same command again reuses the finished CV's fold models (as it does the feature cache);
+    # another seed is another recipe and trains its own.
+    def again(seed: int) -> tuple[list[str], float]:
+        lines: list[str] = []
+        train_command([str(fixtures / "ravdess"), str(fixtures / "tess"), str(fixtures / "savee")], out,
+                      FeatureConfig(), replace(recipe, seed=seed), actors="1-2", cv_folds=2,
+                      cache_dir=tmp_path / "cache", log=lines.append, parallel=2,
+                      locked=frozenset({"savee:KL"}), cv_dir=tmp_path / "cv")
+        return lines, (tmp_path / "cv" / "fold2" / "model.tflite").stat().st_mtime_ns
+
+    trained_at = (tmp_path / "cv" / "fold2" / "model.tflite").stat().st_mtime_ns
+    lines, mtime = again(3)
+    assert any(line.startswith("reusing the 2 fold models") for line in lines) and mtime == trained_at
+    assert json.loads(out.with_name("three.json").read_text())["card"]["calibration"]["temperature"] == temperature
+    lines, mtime = again(4)
+    assert not any(line.startswith("reusing") for line in lines) and mtime != trained_at
 
 
 def test_widths_on_the_command_line_set_the_recipe(capsys: pytest.CaptureFixture[str]) -> None:

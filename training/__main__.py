@@ -87,6 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output stem, e.g. models/ser-cnn")
     p.add_argument("--cv", type=int, default=0, metavar="FOLDS",
                    help="first run speaker-held-out CV with this many folds and put it in the model card")
+    p.add_argument("--cv-dir", help="where the CV goes (default runs/cv-<out name>); fold models a finished CV "
+                                    "of the same recipe, folds and features left there are reused")
 
     p = sub.add_parser("cv", help="speaker-held-out cross-validation (folds of whole speakers)")
     _common(p)
@@ -142,7 +144,7 @@ def run(argv: list[str] | None = None) -> int:
         from training.pipeline import train_command
 
         train_command(args.data, out, cfg, _make_recipe(args), args.actors, args.drop_label, args.cv, cache,
-                      parallel=args.jobs)
+                      parallel=args.jobs, cv_dir=Path(args.cv_dir) if args.cv_dir else None)
     elif args.command == "cv":
         from training.datasets import LOCKED_TEST_SPEAKERS
         from training.pipeline import cross_validate, load_dataset, split_locked

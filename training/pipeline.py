@@ -391,6 +391,21 @@ def locked_test(model_path: Path, clips: list[Clip], audio: list[np.ndarray], cf
     return out
 
 
+def trained_folds(cv_dir: Path, recipe: Recipe, groups: list[list[str]], cfg: FeatureConfig) -> bool:
+    """Whether ``cv_dir`` already holds a finished CV of exactly this recipe (seed and threads
+    included), on these folds and features. Its fold models are then reused, as the feature cache
+    is: the same command trains the same models, and a CV costs an hour of two cores."""
+    summary = Path(cv_dir) / "cv.json"
+    if not groups or not summary.is_file():
+        return False
+    old = json.loads(summary.read_text())
+    if old.get("recipe") != recipe.to_dict() or [f["held_out"] for f in old.get("folds", [])] != groups:
+        return False
+    stems = [Path(cv_dir) / f"fold{k + 1}" / "model" for k in range(len(groups))]
+    return all(s.with_suffix(".tflite").is_file() and s.with_suffix(".json").is_file()
+               and json.loads(s.with_suffix(".json").read_text()).get("features") == cfg.to_dict() for s in stems)
+
+
 def train_command(data, out: Path, cfg: FeatureConfig, recipe: Recipe, actors=None, drop_labels=(), cv_folds=0,
                   cache_dir: Path | None = DEFAULT_CACHE, log=print, parallel: int = 1,
                   locked: frozenset[str] = LOCKED_TEST_SPEAKERS, cv_dir: Path | None = None) -> dict:
@@ -417,8 +432,12 @@ def train_command(data, out: Path, cfg: FeatureConfig, recipe: Recipe, actors=No
     bank = build_bank(clips, audio, cfg, recipe.copies, recipe.seed, cache_dir, parallel)
     cv_dir = cv_dir or Path("runs") / f"cv-{out.name}"
     groups = speaker_folds([c.speaker for c in clips], cv_folds) if cv_folds else []
-    jobs = fold_jobs(clips, groups, cv_dir) + [TrainJob("final", np.arange(len(clips)), out, card)]
-    log(f"training {len(jobs) - 1} fold models and the final model on all {len(clips)} clips, {parallel} at a time")
+    folds = [] if trained_folds(cv_dir, recipe, groups, cfg) else fold_jobs(clips, groups, cv_dir)
+    if groups and not folds:
+        log(f"reusing the {len(groups)} fold models in {cv_dir}: the same recipe, folds and features trained them")
+    jobs = folds + [TrainJob("final", np.arange(len(clips)), out, card)]
+    log(f"training {f'{len(folds)} fold models and ' if folds else ''}the final model on all {len(clips)} clips, "
+        f"{parallel} at a time")
     run_jobs(jobs, bank, clips, cfg, recipe, cache_dir, parallel, log)
     del bank
     card_path = out.with_name(out.name + ".json")
