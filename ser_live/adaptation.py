@@ -71,8 +71,7 @@ class AdaptationPrior:
 
 def window_moments(relative: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per band mean and mean square over a window's frames (``(..., frames, bands)``)."""
-    x = relative.astype(np.float64)
-    return x.mean(axis=-2), (x * x).mean(axis=-2)
+    return relative.mean(axis=-2, dtype=np.float64), np.square(relative).mean(axis=-2, dtype=np.float64)
 
 
 def blend(prior: AdaptationPrior, sum_mean: np.ndarray, sum_square: np.ndarray, weight_s: np.ndarray | float
@@ -89,8 +88,8 @@ def blend(prior: AdaptationPrior, sum_mean: np.ndarray, sum_square: np.ndarray, 
 
 def apply(relative: np.ndarray, mean: np.ndarray, spread: np.ndarray | float) -> np.ndarray:
     """``(relative - mean) / spread`` as float32; ``mean`` per band, ``spread`` one per window."""
-    spread = np.asarray(spread, dtype=np.float64)
-    return ((relative - mean[..., None, :]) / spread[..., None, None]).astype(np.float32)
+    centred = np.asarray(relative, dtype=np.float32) - np.asarray(mean, dtype=np.float32)[..., None, :]
+    return centred / np.asarray(spread, dtype=np.float32)[..., None, None]
 
 
 class SessionNormalizer:
