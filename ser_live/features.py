@@ -90,7 +90,10 @@ def _analyze_frames(frames: np.ndarray, cfg: FeatureConfig) -> FrameFeatures:
     logmel = power @ mel_filterbank(cfg).T
     logmel += cfg.log_floor
     np.log(logmel, out=logmel)
-    mean_square = np.sum(windowed * windowed, axis=1) / float(np.sum(window * window))
+    # a frame's energy from its spectrum (Parseval; the bins between DC and Nyquist stand for two
+    # each): a sum over power already computed instead of another pass over the samples
+    energy = 2.0 * power.sum(axis=1) - power[:, 0] - power[:, -1]
+    mean_square = energy / (cfg.n_fft * float(np.sum(window * window)))
     level_db = (10.0 * np.log10(mean_square + _EPS)).astype(np.float32)
     return FrameFeatures(logmel, level_db)
 
