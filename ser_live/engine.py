@@ -230,8 +230,9 @@ class Engine:
         seconds away from the voice they marked)."""
         gap_s = gap_frames / self.source.sample_rate_hz
         rate = self.processor.cfg.sample_rate_hz
+        dropped = self.processor.samples_seen - self.processor.samples_heard  # never shown: silence too
         self.processor.reset(self.processor.samples_seen / rate + gap_s)
-        silence = min(round(gap_s * rate), self._waveform.capacity)
+        silence = min(round(gap_s * rate) + dropped, self._waveform.capacity)
         self._waveform.write(np.zeros((silence, 1), dtype=np.float32))
 
     def _process(self, block: np.ndarray, arrived: float) -> None:

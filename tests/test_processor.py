@@ -10,7 +10,7 @@ from ser_live.audio_io import load_audio
 from ser_live.features import window_starts
 from ser_live.frontend import offline_front_end
 from ser_live.gate import GateConfig
-from ser_live.processor import ProcessorSettings, StreamProcessor
+from ser_live.processor import FRONT_END_CHUNK_S, ProcessorSettings, StreamProcessor
 from ser_live.vad import SpeechDetector
 from tests.conftest import fixture_clips
 
@@ -37,6 +37,26 @@ def test_chunk_size_never_changes_a_result(classifier, clip: np.ndarray, chunk: 
         got += chunked.push(clip[start : start + chunk])
     assert comparable(got + chunked.flush()) == expected
     assert any(r["speech"] for r in expected)
+
+
+def test_small_pushes_reach_the_front_end_in_chunks_and_the_tap_hears_every_sample(
+        classifier, clip: np.ndarray) -> None:  # noqa: ANN001
+    """20 ms device blocks are gathered into FRONT_END_CHUNK_S pieces (or up to a window's end)
+    before the filter, features and detector see them: their fixed cost per call made 25 small
+    calls a hop cost three times one big one. The filtered audio the waveform gets is the same."""
+    block = 320
+    processor = StreamProcessor(classifier)
+    tapped: list[np.ndarray] = []
+    for start in range(0, len(clip), block):
+        processor.push(clip[start : start + block], tapped.append)
+        assert 0 <= processor.samples_seen - processor.samples_heard < FRONT_END_CHUNK_S * 16000
+    whole = StreamProcessor(classifier)
+    heard: list[np.ndarray] = []
+    whole.push(clip, heard.append)
+    assert len(tapped) < len(clip) / block / 4  # gathered: not one call per block
+    filtered = np.concatenate(tapped)
+    assert np.array_equal(filtered, np.concatenate(heard)[: len(filtered)])
+    assert processor.samples_heard - len(filtered) < classifier.features.hop_length  # the filter's partial block
 
 
 def test_streaming_predictions_equal_offline_predictions(classifier, clip: np.ndarray) -> None:  # noqa: ANN001

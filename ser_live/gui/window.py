@@ -657,7 +657,7 @@ class MainWindow(QtWidgets.QMainWindow):
             audio = self.session.recent_audio()
             if audio is not None:
                 processor = self.session.processor
-                self.waveform.show_audio(audio, processor.samples_seen / processor.cfg.sample_rate_hz)
+                self.waveform.show_audio(audio, processor.samples_heard / processor.cfg.sample_rate_hz)
                 self.level_meter.set_level(level_db(audio, self.session.processor.cfg.sample_rate_hz), elapsed)
         if self._was_running and not running:
             self._was_running = False
