@@ -33,7 +33,7 @@ START_HOPS = 20
 
 def run_hops(model: Path, hops: int, block: int) -> None:
     """The measured work: ``hops`` hops of the speech track through a StreamProcessor."""
-    from bench_pipeline import speech_track
+    from bench_pipeline import hop_blocks, speech_track
 
     from ser_live.model import EmotionClassifier
     from ser_live.processor import ProcessorSettings, StreamProcessor
@@ -42,9 +42,9 @@ def run_hops(model: Path, hops: int, block: int) -> None:
     cfg = processor.cfg
     audio = speech_track(cfg.window_s + hops * cfg.hop_s, cfg.sample_rate_hz)
     processor.push(audio[: cfg.window_samples])
-    for start in range(cfg.window_samples, cfg.window_samples + hops * cfg.hop_samples, cfg.hop_samples):
-        for at in range(start, start + cfg.hop_samples, block):
-            processor.push(audio[at : min(at + block, start + cfg.hop_samples)])
+    for blocks in hop_blocks(audio, cfg, block):
+        for piece in blocks:
+            processor.push(piece)
 
 
 def count(model: Path, hops: int, block: int) -> int:

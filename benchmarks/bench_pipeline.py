@@ -25,7 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
@@ -40,6 +40,7 @@ import soundfile  # noqa: E402
 from ser_live.adaptation import SessionNormalizer  # noqa: E402
 from ser_live.audio_io import load_audio  # noqa: E402
 from ser_live.capture import DEVICE_BLOCK_S  # noqa: E402
+from ser_live.config import FeatureConfig  # noqa: E402
 from ser_live.features import offline_features  # noqa: E402
 from ser_live.model import EmotionClassifier, default_model_path  # noqa: E402
 from ser_live.processor import LOW_POWER_HOP_S, ProcessorSettings, StreamProcessor  # noqa: E402
@@ -54,6 +55,13 @@ def speech_track(seconds: float, rate_hz: int) -> np.ndarray:
     clips = np.concatenate([load_audio(p, rate_hz) for p in CLIPS])
     reps = int(np.ceil(seconds * rate_hz / len(clips)))
     return np.tile(clips, reps)[: round(seconds * rate_hz)]
+
+
+def hop_blocks(audio: np.ndarray, cfg: FeatureConfig, block: int) -> Iterator[list[np.ndarray]]:
+    """Each hop after the first window of ``audio``, as the blocks of ``block`` samples a source pushes."""
+    for start in range(cfg.window_samples, len(audio) - cfg.hop_samples + 1, cfg.hop_samples):
+        end = start + cfg.hop_samples
+        yield [audio[at : min(at + block, end)] for at in range(start, end, block)]
 
 
 def _timed(fn: Callable[..., T], *args: object) -> tuple[T, float, float]:
@@ -91,12 +99,11 @@ def bench_hop(model: Path, hops: int, hop_s: float | None, threads: int) -> dict
     # the live engine pushes 20 ms device blocks, not whole hops: the same hops that way
     live = StreamProcessor(classifier, ProcessorSettings(hop_s=hop_s))
     live.push(audio[: cfg.window_samples])
-    block = round(DEVICE_BLOCK_S * cfg.sample_rate_hz)
     live_cpu = []
-    for start in range(cfg.window_samples, len(audio) - cfg.hop_samples + 1, cfg.hop_samples):
+    for blocks in hop_blocks(audio, cfg, round(DEVICE_BLOCK_S * cfg.sample_rate_hz)):
         cpu = time.thread_time()
-        for at in range(start, start + cfg.hop_samples, block):
-            live.push(audio[at : min(at + block, start + cfg.hop_samples)])
+        for block in blocks:
+            live.push(block)
         live_cpu.append((time.thread_time() - cpu) * 1000)
     detector = SpeechDetector()
     vad_ms, vad_cpu = [], []
