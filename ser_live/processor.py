@@ -30,8 +30,9 @@ DEFAULT_SMOOTHING_S = 1.0
 LOW_POWER_HOP_S = 1.0
 # The front end (filter, features, detector) runs on at least this much audio at a time, or up to
 # the end of a window. The engine hands over 20 ms device blocks, and every front-end call has a
-# fixed cost of some forty numpy calls: 25 calls a hop took 10 ms where one took 3. The waveform
-# is fed at this pace (10 a second); results are not delayed, as a window's end flushes what waits.
+# fixed cost of some forty numpy calls: 25 calls a hop took 10 ms where one took 3. Results are
+# not delayed (a window's end flushes what waits), but the waveform is fed at this pace, so the
+# desktop app gathers only what one redraw shows (ProcessorSettings.front_end_chunk_s).
 FRONT_END_CHUNK_S = 0.1
 
 
@@ -42,6 +43,7 @@ class ProcessorSettings:
     hop_s: float | None = None
     smoothing_s: float = DEFAULT_SMOOTHING_S
     gate: GateConfig = field(default_factory=GateConfig)
+    front_end_chunk_s: float = FRONT_END_CHUNK_S  # see FRONT_END_CHUNK_S
 
 
 @dataclass
@@ -92,7 +94,7 @@ class StreamProcessor:
         self._forget_speaker = False
         self.samples_seen = 0
         self._until_window = self.cfg.window_samples
-        self._chunk_samples = round(FRONT_END_CHUNK_S * self.cfg.sample_rate_hz)
+        self._chunk_samples = round(self.settings.front_end_chunk_s * self.cfg.sample_rate_hz)
         self._waiting: list[np.ndarray] = []  # pushed samples the front end has not had yet
         self._waiting_samples = 0
 

@@ -57,6 +57,13 @@ def test_small_pushes_reach_the_front_end_in_chunks_and_the_tap_hears_every_samp
     filtered = np.concatenate(tapped)
     assert np.array_equal(filtered, np.concatenate(heard)[: len(filtered)])
     assert processor.samples_heard - len(filtered) < classifier.features.hop_length  # the filter's partial block
+    # the desktop app gathers one redraw's worth (30 ms): the waveform moves at every redraw
+    redraw = StreamProcessor(classifier, ProcessorSettings(front_end_chunk_s=0.03))
+    calls: list[np.ndarray] = []
+    for start in range(0, len(clip), block):
+        redraw.push(clip[start : start + block], calls.append)
+        assert redraw.samples_seen - redraw.samples_heard < 0.03 * 16000
+    assert len(tapped) < len(calls) <= len(clip) / block / 2 + len(clip) / 8000
 
 
 def test_streaming_predictions_equal_offline_predictions(classifier, clip: np.ndarray) -> None:  # noqa: ANN001

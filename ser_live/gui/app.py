@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import ctypes
 import ctypes.util
+import dataclasses
 import json
 import os
 import signal
@@ -92,12 +93,14 @@ def run_app(args: argparse.Namespace) -> int:
     assert isinstance(app, QtWidgets.QApplication)
     app.setStyle("Fusion")
     screenshot = args.screenshot is not None
-    session = LiveSession(classifier, settings)
+    refresh_ms = LOW_POWER_REFRESH_MS if args.low_power else REFRESH_MS
+    # the waveform moves at every redraw: the front end gathers no more audio than one redraw shows
+    session = LiveSession(classifier, dataclasses.replace(settings, front_end_chunk_s=refresh_ms / 1000))
     source = open_source(args, session.processor.cfg.sample_rate_hz) if args.input is not None else None
     window = MainWindow(session, QtCore.QSettings(), device=args.device, restore=not screenshot,
                         command_line={key for key, value in (("smoothing_s", args.smoothing), ("gate_db", args.gate_db))
                                       if value is not None},
-                        refresh_ms=LOW_POWER_REFRESH_MS if args.low_power else REFRESH_MS)
+                        refresh_ms=refresh_ms)
     if screenshot:
         window.resize(*SCREENSHOT_SIZE)
     window.show()
