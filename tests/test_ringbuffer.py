@@ -107,6 +107,20 @@ def test_latest_peeks_without_consuming() -> None:
     assert ring.read == 0  # nothing consumed
 
 
+@settings(max_examples=40, deadline=None)
+@given(
+    capacity=st.integers(min_value=1, max_value=64),
+    written=st.integers(min_value=0, max_value=200),
+    frames=st.integers(min_value=0, max_value=80),
+)
+def test_latest_is_the_newest_frames_wherever_the_ring_wraps(capacity: int, written: int, frames: int) -> None:
+    ring = RingBuffer(capacity, 2)
+    ring.write(np.repeat(np.arange(1, written + 1, dtype=np.float32)[:, None], 2, axis=1))
+    wanted = min(frames, capacity)
+    expected = np.arange(written - wanted + 1, written + 1, dtype=np.float32).clip(min=0)
+    np.testing.assert_array_equal(ring.latest(frames), np.repeat(expected[:, None], 2, axis=1))
+
+
 def test_frames_are_pages_of_their_own() -> None:
     """A ring is made for every source, and every reconnect makes one: its frames are a
     mapping of their own, returned whole when it goes, never a hole in the C heap for smaller
