@@ -71,7 +71,10 @@ def _static_plot(widget: pg.PlotWidget, grid: bool) -> pg.PlotItem:
     """A plot that only displays: no mouse zoom, no context menu, no autorange.
 
     A grid is drawn by the axes across the whole view, so every redraw of a curve repaints
-    the axes too: plots redrawn at the frame rate go without one.
+    the axes too: plots redrawn at the frame rate go without one. Even without a grid, an
+    axis's bounds overlap the view (ticks, room for labels), so each redraw of the view repaints
+    both axes: they are cached as pixmaps, and that costs a copy, not their text drawn again
+    (0.6 ms of each waveform redraw before).
     """
     item = widget.getPlotItem()
     item.setMouseEnabled(x=False, y=False)
@@ -81,6 +84,8 @@ def _static_plot(widget: pg.PlotWidget, grid: bool) -> pg.PlotItem:
     item.setClipToView(True)
     if grid:
         item.showGrid(x=True, y=True, alpha=0.15)
+    for name in ("left", "bottom"):
+        item.getAxis(name).setCacheMode(QtWidgets.QGraphicsItem.CacheMode.DeviceCoordinateCache)
     return item
 
 
