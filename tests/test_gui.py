@@ -24,7 +24,7 @@ from ser_live.audio_io import load_audio
 from ser_live.capture import FileSource
 from ser_live.gate import GateConfig
 from ser_live.gui.about import about_html
-from ser_live.gui.plots import LEVEL_FLOOR_DB
+from ser_live.gui.plots import FRAME_S, LEVEL_FLOOR_DB, WAVEFORM_BINS, ProbabilityPlot, WaveformPlot
 from ser_live.gui.window import IDLE_TEXT, MainWindow
 from ser_live.processor import ProcessorSettings, StreamProcessor, WindowResult
 from ser_live.session import LiveSession, demo_clip_path
@@ -73,13 +73,13 @@ def test_results_reach_plot_legend_and_label(window: MainWindow, demo_results: l
     # grey bands follow the detector's 32 ms frames; the waveform's green band is their complement
     frames = np.concatenate([r.frame_probs for r in demo_results])[-plot.frames.capacity :]
     threshold = window.session.settings.gate.frame_threshold
-    _, grey = plot.silence.getData()
-    assert len(grey) == len(frames) and np.array_equal(grey == 1.0, frames < threshold)
-    assert 0 < np.sum(grey) < len(grey)
+    grey = shaded(plot, plot.silence.path, demo_results[-1].t, 0.5)
+    assert np.array_equal(grey, frames < threshold) and 0 < np.sum(grey) < len(grey)
     window.waveform.show_audio(np.zeros(16000, np.float32), demo_results[-1].t)
-    _, green = window.waveform.speech.getData()
-    tail = frames[-len(green) :]
-    assert np.array_equal(green == 1.0, tail >= threshold) and green.max() == 1.0
+    green = shaded(window.waveform, window.waveform.speech.path, demo_results[-1].t, 0.0)
+    assert np.array_equal(green, frames[-len(green) :] >= threshold) and green.any()
+    # one shape per run of frames, not a step per frame
+    assert window.waveform.speech.path.elementCount() <= 4 * (np.count_nonzero(np.diff(green)) + 1)
     last = demo_results[-1]
     if last.speech and not last.uncertain:
         assert window.emotion_label.text() == last.label
@@ -89,6 +89,31 @@ def test_results_reach_plot_legend_and_label(window: MainWindow, demo_results: l
         assert window.legend.entries[last.label].font().bold()
     else:
         assert window.emotion_label.text() == "silence"
+
+
+def shaded(plot: ProbabilityPlot | WaveformPlot, path: QtGui.QPainterPath, now_s: float, y: float) -> np.ndarray:
+    """Per voice-activity frame the plot holds: is its middle inside the band ``path`` draws, at height ``y``."""
+    ends = plot.frames.end_s[-plot.frames.count :] - now_s
+    return np.array([path.contains(QtCore.QPointF(x, y)) for x in ends - FRAME_S / 2])
+
+
+def test_the_waveform_draws_each_column_from_its_lowest_to_its_highest_sample(qtbot) -> None:  # noqa: ANN001
+    seconds, rate = 5.0, 16000
+    plot = WaveformPlot(seconds, rate, threshold=0.5)
+    qtbot.addWidget(plot)
+    per_column = round(seconds * rate) // WAVEFORM_BINS
+    loudness = np.repeat(np.linspace(0.01, 0.9, WAVEFORM_BINS), per_column)
+    audio = (np.random.default_rng(0).uniform(-1, 1, len(loudness)) * loudness).astype(np.float32)
+    plot.show_audio(audio, now_s=seconds)
+    path = plot.curve.path
+    points = np.array([(path.elementAt(i).x, path.elementAt(i).y) for i in range(path.elementCount())])
+    columns = audio.reshape(WAVEFORM_BINS, per_column)
+    assert points.shape == (2 * WAVEFORM_BINS, 2)
+    np.testing.assert_array_equal(points[0::2, 1], columns.min(axis=1))
+    np.testing.assert_array_equal(points[1::2, 1], columns.max(axis=1))
+    # one vertical stroke per column, oldest at -5 s, newest at 0 s
+    assert np.array_equal(points[0::2, 0], points[1::2, 0]) and np.all(np.diff(points[0::2, 0]) > 0)
+    assert (points[0, 0], points[-1, 0]) == (-seconds, 0.0)
 
 
 def test_an_uncertain_verdict_is_called_uncertain_with_its_best_guess(window: MainWindow,

@@ -25,6 +25,7 @@ LEVEL_CLIP_DB = -3.0
 PEAK_HOLD_S = 1.5
 WAVEFORM_MIN_RANGE = 0.02  # the waveform's vertical scale never zooms in further than +-0.02
 WAVEFORM_RESCALE_FACTOR = 1.6  # rescale only when the signal's peak moves this much (no jitter)
+WAVEFORM_PADDING = 0.05  # beyond the waveform's vertical range, a share of it
 SILENCE_BRUSH = (150, 150, 150, 55)
 SPEECH_BRUSH = (46, 158, 72, 40)  # the waveform's background where the detector heard speech
 BACKGROUND = "w"
@@ -100,7 +101,6 @@ class FrameHistory:
         self.end_s = np.zeros(self.capacity, dtype=np.float64)  # stream time at each frame's end
         self.probs = np.zeros(self.capacity, dtype=np.float32)
         self._edges = np.zeros(self.capacity + 1, dtype=np.float64)
-        self._band = np.zeros(self.capacity, dtype=np.float32)
 
     def clear(self) -> None:
         self.count = 0
@@ -117,20 +117,58 @@ class FrameHistory:
             self.probs[-n:] = result.frame_probs[-n:]
             self.count = min(self.capacity, self.count + n)
 
-    def band(self, now_s: float, speech: bool, low: float, high: float) -> tuple[np.ndarray, np.ndarray]:
-        """Step-curve data (edges, heights) that rise to ``high`` over the frames that are speech
-        (or, with ``speech=False``, that are not) and stay at ``low`` elsewhere; x is seconds
-        relative to ``now_s``."""
+    def spans(self, now_s: float, speech: bool) -> tuple[np.ndarray, np.ndarray]:
+        """(starts, ends) of each run of frames that are speech (or, with ``speech=False``, that
+        are not), in seconds relative to ``now_s``. One span per run, not one step per frame: Qt
+        fills a shape at a cost that grows with its corners."""
         n = self.count
         if n == 0:
-            return np.array([-1.0, 0.0]), np.full(1, low, dtype=np.float32)
-        edges = self._edges[-(n + 1) :]
+            return np.zeros(0), np.zeros(0)
+        edges = self._edges[-(n + 1) :]  # frame i spans edges[i] to edges[i + 1]
         np.subtract(self.end_s[-n:], now_s, out=edges[1:])
         edges[0] = edges[1] - FRAME_S
-        band = self._band[-n:]
-        heard = self.probs[-n:] >= self.threshold
-        band[:] = np.where(heard == speech, high, low)
-        return edges, band
+        marked = (self.probs[-n:] >= self.threshold) == speech
+        # a run starts where a marked frame follows an unmarked one, and ends where it turns back
+        turns = np.flatnonzero(np.diff(marked, prepend=False, append=False))
+        return edges[turns[0::2]], edges[turns[1::2]]
+
+
+def span_path(starts: np.ndarray, ends: np.ndarray, low: float, high: float) -> QtGui.QPainterPath:
+    """A rectangle from ``low`` to ``high`` over each span: one closed shape per span."""
+    if len(starts) == 0:
+        return QtGui.QPainterPath()
+    x = np.repeat(np.stack([starts, ends], axis=1), 2, axis=1).ravel()  # start, start, end, end
+    y = np.tile(np.array([low, high, high, low]), len(starts))
+    corners = np.tile(np.array([True, True, True, False]), len(starts))  # no line on to the next span
+    return pg.arrayToQPath(x, y, connect=corners)
+
+
+class PathItem(pg.GraphicsObject):
+    """One path, stroked or filled, within fixed bounds: the waveform and the speech and silence
+    bands. A PlotCurveItem recomputes its data bounds and pixel padding and rebuilds its fill
+    after each ``setData``, and Qt asks an item for its bounds some ten times a redraw: for the
+    waveform and its speech band, redrawn at every frame, that bookkeeping cost about as much as
+    the drawing."""
+
+    def __init__(self, bounds: QtCore.QRectF, pen: QtGui.QPen | None = None,
+                 brush: QtGui.QBrush | None = None) -> None:
+        super().__init__()
+        self._bounds = bounds
+        self._pen = pen if pen is not None else QtGui.QPen(QtCore.Qt.PenStyle.NoPen)
+        self._brush = brush if brush is not None else QtGui.QBrush()
+        self.path = QtGui.QPainterPath()
+
+    def set_path(self, path: QtGui.QPainterPath) -> None:
+        self.path = path
+        self.update()
+
+    def boundingRect(self) -> QtCore.QRectF:  # noqa: N802 (Qt's name)
+        return self._bounds
+
+    def paint(self, painter: QtGui.QPainter, option: object, widget: object = None) -> None:
+        painter.setPen(self._pen)
+        painter.setBrush(self._brush)
+        painter.drawPath(self.path)
 
 
 class WaveformPlot(pg.PlotWidget):
@@ -147,21 +185,19 @@ class WaveformPlot(pg.PlotWidget):
         item.setLabel("bottom", "time (s, 0 = now)")
         item.setXRange(-seconds, 0, padding=0)
         self._range = 1.0
-        item.setYRange(-self._range, self._range, padding=0.05)
+        item.setYRange(-self._range, self._range, padding=WAVEFORM_PADDING)
         item.getAxis("left").setWidth(48)
         edges = np.linspace(-seconds, 0, WAVEFORM_BINS, dtype=np.float64)
         self._x = np.repeat(edges, 2)
         self._y = np.zeros(2 * WAVEFORM_BINS, dtype=np.float32)
         self._bin_min = np.zeros(WAVEFORM_BINS, dtype=np.float32)
         self._bin_max = np.zeros(WAVEFORM_BINS, dtype=np.float32)
+        # all the plot can show: the vertical range never goes past +-1 and its padding
+        view = QtCore.QRectF(-seconds, -1 - WAVEFORM_PADDING, seconds, 2 + 2 * WAVEFORM_PADDING)
         # The speech band spans +-1, the whole of any vertical range the plot shows.
-        self.speech = pg.PlotCurveItem(
-            x=np.array([-1.0, 0.0]), y=np.full(1, -1.0), stepMode="center", fillLevel=-1.0,
-            brush=pg.mkBrush(*SPEECH_BRUSH), pen=pg.mkPen(None), skipFiniteCheck=True,
-        )
+        self.speech = PathItem(view, brush=pg.mkBrush(*SPEECH_BRUSH))
         item.addItem(self.speech)
-        # A bare PlotCurveItem: PlotDataItem's per-call bookkeeping costs more than the drawing here.
-        self.curve = pg.PlotCurveItem(self._x, self._y, pen=pg.mkPen((40, 90, 160), width=1), skipFiniteCheck=True)
+        self.curve = PathItem(view, pen=pg.mkPen((40, 90, 160), width=1))
         item.addItem(self.curve)
 
     def add_results(self, results: list[WindowResult]) -> None:
@@ -169,13 +205,12 @@ class WaveformPlot(pg.PlotWidget):
 
     def clear_history(self) -> None:
         self.frames.clear()
-        self.speech.setData(x=np.array([-1.0, 0.0]), y=np.full(1, -1.0))
+        self.speech.set_path(QtGui.QPainterPath())
 
     def show_audio(self, audio: np.ndarray, now_s: float) -> None:
         """Draw ``audio`` (the newest ``seconds`` at the model's rate, oldest first), whose last
         sample is at stream time ``now_s``, and the speech band under it."""
-        edges, band = self.frames.band(now_s, speech=True, low=-1.0, high=1.0)
-        self.speech.setData(x=edges, y=band, skipFiniteCheck=True)
+        self.speech.set_path(span_path(*self.frames.spans(now_s, speech=True), low=-1.0, high=1.0))
         per_bin = len(audio) // WAVEFORM_BINS
         if per_bin == 0:
             return
@@ -184,14 +219,14 @@ class WaveformPlot(pg.PlotWidget):
         np.max(bins, axis=1, out=self._bin_max)
         self._y[0::2] = self._bin_min
         self._y[1::2] = self._bin_max
-        self.curve.setData(self._x, self._y, skipFiniteCheck=True)
+        self.curve.set_path(pg.arrayToQPath(self._x, self._y))
         self._autoscale(max(float(self._bin_max.max()), -float(self._bin_min.min())))
 
     def _autoscale(self, peak: float) -> None:
         target = min(1.0, max(WAVEFORM_MIN_RANGE, peak * 1.2))
         if target > self._range or target * WAVEFORM_RESCALE_FACTOR < self._range:
             self._range = min(1.0, target * (WAVEFORM_RESCALE_FACTOR ** 0.5))
-            self.getPlotItem().setYRange(-self._range, self._range, padding=0.05)
+            self.getPlotItem().setYRange(-self._range, self._range, padding=WAVEFORM_PADDING)
 
     def waveform_data(self) -> tuple[np.ndarray, np.ndarray]:
         return self._x, self._y
@@ -231,12 +266,9 @@ class ProbabilityPlot(pg.PlotWidget):
         item.setYRange(0, 1, padding=0.02)
         item.getAxis("left").setWidth(48)
         self.colours = emotion_colours(labels)
-        # Curves hold NaN for silence, so the finite check must run (it is 121 points).
-        self.silence = pg.PlotCurveItem(
-            x=np.array([-1.0, 0.0]), y=np.zeros(1), stepMode="center", fillLevel=0,
-            brush=pg.mkBrush(*SILENCE_BRUSH), pen=pg.mkPen(None),
-        )
+        self.silence = PathItem(QtCore.QRectF(-history_s, 0.0, history_s, 1.0), brush=pg.mkBrush(*SILENCE_BRUSH))
         item.addItem(self.silence)
+        # Curves hold NaN for silence, so the finite check must run (it is 121 points).
         self.curves = {
             label: item.plot(pen=pg.mkPen(self.colours[label], width=2), connect="finite", name=label)
             for label in labels
@@ -249,7 +281,7 @@ class ProbabilityPlot(pg.PlotWidget):
         self.frames.clear()
         for curve in self.curves.values():
             curve.setData([], [])
-        self.silence.setData(x=np.array([-1.0, 0.0]), y=np.zeros(1))
+        self.silence.set_path(QtGui.QPainterPath())
 
     def add_results(self, results: list[WindowResult]) -> None:
         """Append results (oldest first) and redraw once."""
@@ -275,8 +307,7 @@ class ProbabilityPlot(pg.PlotWidget):
         x = self._x[-n:]
         for i, label in enumerate(self.labels):
             self.curves[label].setData(x, self._probs[i, -n:])
-        edges, shade = self.frames.band(self._t[-1], speech=False, low=0.0, high=1.0)
-        self.silence.setData(x=edges, y=shade)
+        self.silence.set_path(span_path(*self.frames.spans(self._t[-1], speech=False), low=0.0, high=1.0))
 
     def series(self, label: str) -> tuple[np.ndarray, np.ndarray]:
         """(seconds before the newest result, probability) for the slots filled so far."""
