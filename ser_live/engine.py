@@ -7,7 +7,7 @@ Thread roles:
 - the worker thread (this module) may block: it waits for a hop of new samples, computes, and
   hands each result to the sinks;
 - a GUI thread, if any, never waits on the worker: it drains what a sink collected and peeks
-  at ``recent_audio`` on a timer.
+  at ``recent_audio`` / ``audio_since`` on a timer.
 
 The worker is paced by samples, not by a clock. When it falls behind a real-time source it
 jumps to the newest window and counts the hops it skipped.
@@ -173,9 +173,16 @@ class Engine:
     def running(self) -> bool:
         return self._thread is not None and not self._ended.is_set()
 
-    def recent_audio(self) -> np.ndarray:
-        """A copy of the last seconds of audio at the model's rate (DC-filtered), oldest first."""
-        return self._waveform.latest(self._waveform.capacity)[:, 0]
+    def recent_audio(self, seconds: float = WAVEFORM_SECONDS) -> np.ndarray:
+        """A copy of the last ``seconds`` (WAVEFORM_SECONDS at most) of audio at the model's rate
+        (DC-filtered), oldest first."""
+        return self._waveform.latest(round(seconds * self.processor.cfg.sample_rate_hz))[:, 0]
+
+    def audio_since(self, position: int) -> tuple[np.ndarray, int]:
+        """The audio of ``recent_audio`` after sample ``position`` of the stream (WAVEFORM_SECONDS
+        of it at most), and the sample it reaches: a display copies only what is new."""
+        audio, reached = self._waveform.since(position)
+        return audio[:, 0], reached
 
     # -- worker thread -------------------------------------------------------------------
     def _work(self) -> None:

@@ -87,13 +87,23 @@ class RingBuffer:
         (zeros where nothing was written yet). For displays that only peek at the signal."""
         frames = min(frames, self.capacity)
         written = self.written
-        end = written % self.capacity
-        # two slices where it wraps: an index array (arange, modulo, gather) took 0.4 ms for
-        # the GUI's 5 s of waveform, at every redraw; two slices copy it in 15 us
-        out = np.concatenate([self._data[end - frames :] if frames > end else self._data[:0],
-                              self._data[max(0, end - frames) : end]])
+        out = self._newest(written, frames)
         out[: frames - min(frames, written)] = 0.0
         return out
+
+    def since(self, position: int) -> tuple[np.ndarray, int]:
+        """A copy of the frames written after ``position`` (a count of frames ever written), the
+        newest ``capacity`` of them at most, and the count they reach; nothing is consumed. A
+        display that keeps its own position copies only what is new at each redraw."""
+        written = self.written
+        return self._newest(written, min(max(0, written - position), self.capacity)), written
+
+    def _newest(self, written: int, frames: int) -> np.ndarray:
+        """A copy of the ``frames`` (at most ``capacity``) that end at count ``written``: two slices
+        where it wraps (an index array, arange-modulo-gather, took 0.4 ms for 5 s of audio)."""
+        end = written % self.capacity
+        return np.concatenate([self._data[end - frames :] if frames > end else self._data[:0],
+                               self._data[max(0, end - frames) : end]])
 
     def read_new(self) -> tuple[np.ndarray, int]:
         """All unread frames as a new array, and how many frames were lost to overwriting."""

@@ -257,5 +257,8 @@ class LiveSession:
             except IndexError:
                 return out
 
-    def recent_audio(self) -> np.ndarray | None:
-        return self.engine.recent_audio() if self.engine is not None else None
+    def recent_audio(self, seconds: float) -> np.ndarray | None:
+        return self.engine.recent_audio(seconds) if self.engine is not None else None
+
+    def audio_since(self, position: int) -> tuple[np.ndarray, int] | None:
+        return self.engine.audio_since(position) if self.engine is not None else None

@@ -75,7 +75,7 @@ def test_results_reach_plot_legend_and_label(window: MainWindow, demo_results: l
     threshold = window.session.settings.gate.frame_threshold
     grey = shaded(plot, plot.silence.path, demo_results[-1].t, 0.5)
     assert np.array_equal(grey, frames < threshold) and 0 < np.sum(grey) < len(grey)
-    window.waveform.show_audio(np.zeros(16000, np.float32), demo_results[-1].t)
+    window.waveform.show_audio(np.zeros(16000, np.float32), 16000, demo_results[-1].t)
     green = shaded(window.waveform, window.waveform.speech.path, demo_results[-1].t, 0.0)
     assert np.array_equal(green, frames[-len(green) :] >= threshold) and green.any()
     # one shape per run of frames, not a step per frame
@@ -104,7 +104,7 @@ def test_the_waveform_draws_each_column_from_its_lowest_to_its_highest_sample(qt
     per_column = round(seconds * rate) // WAVEFORM_BINS
     loudness = np.repeat(np.linspace(0.01, 0.9, WAVEFORM_BINS), per_column)
     audio = (np.random.default_rng(0).uniform(-1, 1, len(loudness)) * loudness).astype(np.float32)
-    plot.show_audio(audio, now_s=seconds)
+    plot.show_audio(audio, len(audio), now_s=seconds)
     path = plot.curve.path
     points = np.array([(path.elementAt(i).x, path.elementAt(i).y) for i in range(path.elementCount())])
     columns = audio.reshape(WAVEFORM_BINS, per_column)
@@ -114,6 +114,29 @@ def test_the_waveform_draws_each_column_from_its_lowest_to_its_highest_sample(qt
     # one vertical stroke per column, oldest at -5 s, newest at 0 s
     assert np.array_equal(points[0::2, 0], points[1::2, 0]) and np.all(np.diff(points[0::2, 0]) > 0)
     assert (points[0, 0], points[-1, 0]) == (-seconds, 0.0)
+
+
+def test_the_waveform_is_the_same_however_the_redraws_took_the_audio_in(qtbot) -> None:  # noqa: ANN001
+    """Each redraw takes in only the audio new since the last: the columns come out as if the
+    newest 5 s were scanned at once, whatever the sizes of the pieces, and a stall longer than
+    the plot (the audio in between lost) starts the picture afresh."""
+    seconds, rate = 5.0, 16000
+    rng = np.random.default_rng(1)
+    stream = (rng.standard_normal(9 * rate) * np.repeat(rng.uniform(0, 0.5, 9 * 20), rate // 20)).astype(np.float32)
+    plot = WaveformPlot(seconds, rate, threshold=0.5)
+    qtbot.addWidget(plot)
+    position = 0
+    while position < len(stream):
+        end = min(len(stream), position + int(rng.integers(0, 2000)))
+        plot.show_audio(stream[position:end], end, now_s=end / rate)
+        position = end
+    per_column = plot.envelope.per_column
+    columns = stream[: len(stream) // per_column * per_column].reshape(-1, per_column)[-WAVEFORM_BINS:]
+    np.testing.assert_array_equal(plot.envelope.lows, columns.min(axis=1))
+    np.testing.assert_array_equal(plot.envelope.highs, columns.max(axis=1))
+    newest = stream[-round(seconds * rate) :]
+    plot.show_audio(newest, len(stream) + 20 * rate, now_s=len(stream) / rate + 20)  # 20 s later
+    np.testing.assert_array_equal(plot.envelope.highs, newest.reshape(WAVEFORM_BINS, per_column).max(axis=1))
 
 
 def test_an_uncertain_verdict_is_called_uncertain_with_its_best_guess(window: MainWindow,

@@ -121,6 +121,26 @@ def test_latest_is_the_newest_frames_wherever_the_ring_wraps(capacity: int, writ
     np.testing.assert_array_equal(ring.latest(frames), np.repeat(expected[:, None], 2, axis=1))
 
 
+@settings(max_examples=40, deadline=None)
+@given(
+    capacity=st.integers(min_value=1, max_value=64),
+    blocks=st.lists(st.integers(min_value=0, max_value=100), min_size=1, max_size=20),
+)
+def test_since_gives_what_is_new_and_the_newest_capacity_after_a_lap(capacity: int, blocks: list[int]) -> None:
+    ring = RingBuffer(capacity, 1)
+    position, written = 0, 0
+    for n in blocks:
+        ring.write(np.arange(written + 1, written + n + 1, dtype=np.float32)[:, None])
+        written += n
+        new, position_after = ring.since(position)
+        assert position_after == written
+        first = max(position, written - capacity)  # a lap loses what is older than the ring
+        np.testing.assert_array_equal(new[:, 0], np.arange(first + 1, written + 1, dtype=np.float32))
+        position = position_after
+    assert ring.since(written + 5)[0].shape == (0, 1)  # a position from an older, longer ring: nothing
+    assert ring.read == 0
+
+
 def test_frames_are_pages_of_their_own() -> None:
     """A ring is made for every source, and every reconnect makes one: its frames are a
     mapping of their own, returned whole when it goes, never a hole in the C heap for smaller

@@ -2,6 +2,7 @@
 
 Modules:
 - ``plots``: the waveform, level meter, rolling probabilities and legend widgets;
+- ``envelope``: the waveform's min/max columns, updated with only the new audio;
 - ``window``: the main window: toolbar (``MainWindow._build_toolbar``), menus, shortcuts,
   sources and the timer that pulls results;
 - ``widgets``: small parts of it (paint counter, number controls, icons, level);

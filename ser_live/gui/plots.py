@@ -12,12 +12,13 @@ import numpy as np
 import pyqtgraph as pg
 from PyQt6 import QtCore, QtGui, QtWidgets
 
+from ser_live.gui.envelope import Envelope
 from ser_live.processor import WindowResult
 from ser_live.vad import FRAME_SAMPLES, VAD_SAMPLE_RATE_HZ
 
 FRAME_S = FRAME_SAMPLES / VAD_SAMPLE_RATE_HZ  # one voice-activity frame: 32 ms
 
-WAVEFORM_BINS = 800  # min/max pairs across the waveform plot: about one per pixel column
+WAVEFORM_BINS = 800  # min/max columns across the waveform plot: about one per pixel
 HISTORY_S = 30.0
 LEVEL_FLOOR_DB = -90.0
 LEVEL_WARN_DB = -12.0
@@ -189,8 +190,8 @@ class WaveformPlot(pg.PlotWidget):
         edges = np.linspace(-seconds, 0, WAVEFORM_BINS, dtype=np.float64)
         self._x = np.repeat(edges, 2)
         self._y = np.zeros(2 * WAVEFORM_BINS, dtype=np.float32)
-        self._bin_min = np.zeros(WAVEFORM_BINS, dtype=np.float32)
-        self._bin_max = np.zeros(WAVEFORM_BINS, dtype=np.float32)
+        self.envelope = Envelope(WAVEFORM_BINS, round(seconds * sample_rate_hz) // WAVEFORM_BINS)
+        self.position = 0  # samples of the stream taken in: a count of the engine's waveform ring
         # all the plot can show: the vertical range never goes past +-1 and its padding
         view = QtCore.QRectF(-seconds, -1 - WAVEFORM_PADDING, seconds, 2 + 2 * WAVEFORM_PADDING)
         # The speech band spans +-1, the whole of any vertical range the plot shows.
@@ -204,22 +205,25 @@ class WaveformPlot(pg.PlotWidget):
 
     def clear_history(self) -> None:
         self.frames.clear()
+        self.envelope.clear()
+        self.position = 0
         self.speech.set_path(QtGui.QPainterPath())
 
-    def show_audio(self, audio: np.ndarray, now_s: float) -> None:
-        """Draw ``audio`` (the newest ``seconds`` at the model's rate, oldest first), whose last
-        sample is at stream time ``now_s``, and the speech band under it."""
+    def show_audio(self, audio: np.ndarray, position: int, now_s: float) -> None:
+        """Draw the stream up to sample ``position``, whose last sample is at stream time
+        ``now_s``, and the speech band under it. ``audio`` is what came since the last call,
+        ending at ``position``; after more than the plot's seconds (a stall, a new source) only
+        the newest, and the picture starts afresh from it."""
+        if position - self.position != len(audio):
+            self.envelope.clear()
+        self.position = position
+        self.envelope.add(audio)
         self.speech.set_path(span_path(*self.frames.spans(now_s, speech=True), low=-1.0, high=1.0))
-        per_bin = len(audio) // WAVEFORM_BINS
-        if per_bin == 0:
-            return
-        bins = audio[len(audio) - per_bin * WAVEFORM_BINS :].reshape(WAVEFORM_BINS, per_bin)
-        np.min(bins, axis=1, out=self._bin_min)
-        np.max(bins, axis=1, out=self._bin_max)
-        self._y[0::2] = self._bin_min
-        self._y[1::2] = self._bin_max
+        lows, highs = self.envelope.lows, self.envelope.highs
+        self._y[0::2] = lows
+        self._y[1::2] = highs
         self.curve.set_path(pg.arrayToQPath(self._x, self._y))
-        self._autoscale(max(float(self._bin_max.max()), -float(self._bin_min.min())))
+        self._autoscale(max(float(highs.max()), -float(lows.min())))
 
     def _autoscale(self, peak: float) -> None:
         target = min(1.0, max(WAVEFORM_MIN_RANGE, peak * 1.2))

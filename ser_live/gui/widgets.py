@@ -46,9 +46,8 @@ class PaintCounter(QtCore.QObject):
         return [counts.get(s, 0) for s in range(first, last)]
 
 
-def level_db(audio: np.ndarray, sample_rate_hz: int) -> float:
-    tail = audio[-round(LEVEL_WINDOW_S * sample_rate_hz) :]
-    power = float(np.dot(tail, tail)) / max(1, len(tail))
+def level_db(audio: np.ndarray) -> float:
+    power = float(np.dot(audio, audio)) / max(1, len(audio))
     return 10.0 * np.log10(power + 1e-12)
 
 

@@ -31,7 +31,7 @@ from ser_live.gui.plots import (
     configure_pyqtgraph,
 )
 from ser_live.gui.preferences import Preferences
-from ser_live.gui.widgets import PaintCounter, app_icon, level_db, record_icon, spin_box
+from ser_live.gui.widgets import LEVEL_WINDOW_S, PaintCounter, app_icon, level_db, record_icon, spin_box
 from ser_live.processor import WindowResult
 from ser_live.session import LiveSession, demo_clip_path
 
@@ -654,11 +654,12 @@ class MainWindow(QtWidgets.QMainWindow):
         running = self.session.running
         self.show_results(self.session.drain())
         if running or self._was_running:
-            audio = self.session.recent_audio()
-            if audio is not None:
+            new = self.session.audio_since(self.waveform.position)
+            level = self.session.recent_audio(LEVEL_WINDOW_S)
+            if new is not None and level is not None:
                 processor = self.session.processor
-                self.waveform.show_audio(audio, processor.samples_heard / processor.cfg.sample_rate_hz)
-                self.level_meter.set_level(level_db(audio, self.session.processor.cfg.sample_rate_hz), elapsed)
+                self.waveform.show_audio(*new, processor.samples_heard / processor.cfg.sample_rate_hz)
+                self.level_meter.set_level(level_db(level), elapsed)
         if self._was_running and not running:
             self._was_running = False
             self._session_ended()
