@@ -139,6 +139,7 @@ def test_the_same_command_trains_the_same_model(tmp_path: Path) -> None:
     assert np.array_equal(outputs[0][0], outputs[1][0]) and np.array_equal(outputs[0][1], outputs[1][1])
 
 
+@pytest.mark.timeout(900)  # four train commands of two folds and a final model each
 def test_three_corpora_parallel_folds_calibration_and_the_locked_test(tmp_path: Path) -> None:
     """The whole ``train --cv --jobs 2`` path on real RAVDESS, TESS and SAVEE clips: folds and the
     final model trained in two processes, the temperature fitted on the folds' held-out windows
@@ -179,6 +180,25 @@ def test_three_corpora_parallel_folds_calibration_and_the_locked_test(tmp_path: 
     assert json.loads(out.with_name("three.json").read_text())["card"]["calibration"]["temperature"] == temperature
     lines, mtime = again(4)
     assert not any(line.startswith("reusing") for line in lines) and mtime != trained_at
+
+    # That model and its CV teach a student (--distill): fold k learns from fold k, the final model
+    # from the final one, and the cards say so; a fold model cannot teach the final model, since the
+    # locked speaker is not among the voices its card says it never heard.
+    def student(teacher: Path) -> dict:
+        return train_command([str(fixtures / "ravdess"), str(fixtures / "tess"), str(fixtures / "savee")],
+                             tmp_path / "student", FeatureConfig(), replace(recipe, distill_weight=0.5), actors="1-2",
+                             cv_folds=2, cache_dir=tmp_path / "cache", log=lambda *_: None, parallel=2,
+                             locked=frozenset({"savee:KL"}), cv_dir=tmp_path / "cv-student", teacher=teacher,
+                             teacher_cv=tmp_path / "cv")
+
+    with pytest.raises(TrainingError, match="may have trained on savee:KL"):
+        student(tmp_path / "cv" / "fold1" / "model.tflite")
+    card = student(out.with_name("three.tflite"))["card"]
+    assert card["teacher"]["file"] == "three.tflite" and card["recipe"]["distill_weight"] == 0.5
+    assert card["teacher"]["recipe"]["seed"] == 4 and card["locked_test"]["clip"]["n"] == 2
+    for k in (1, 2):
+        fold = json.loads((tmp_path / "cv-student" / f"fold{k}" / "model.json").read_text())["card"]
+        assert fold["teacher"] == str(tmp_path / "cv" / f"fold{k}" / "model.float.tflite")
 
 
 def test_widths_on_the_command_line_set_the_recipe(capsys: pytest.CaptureFixture[str]) -> None:

@@ -65,13 +65,21 @@ def _recipe(p: argparse.ArgumentParser) -> None:
                    help="per window (gain_cmvn) or adapted to each speaker's session (session_cmvn)")
     p.add_argument("--jobs", type=int, default=1,
                    help="train this many models at once in separate processes (one thread each)")
+    p.add_argument("--distill", type=float, default=d.distill_weight, metavar="W",
+                   help="learn W of the loss from a teacher model's softened probabilities (0: labels only)")
+    p.add_argument("--distill-temperature", type=float, default=d.distill_temperature, metavar="TAU")
+    p.add_argument("--teacher-cv", metavar="DIR",
+                   help="with --distill: a CV on the same folds; fold k learns from its fold k model")
 
 
 def _make_recipe(args) -> Recipe:
     if args.epochs < 1 or args.copies < 0 or args.threads < 1 or args.jobs < 1:
         raise SerLiveError("--epochs, --threads and --jobs must be >= 1 and --copies >= 0")
+    if not 0 <= args.distill < 1 or args.distill_temperature <= 0:
+        raise SerLiveError("--distill must be in [0, 1) and --distill-temperature above 0")
     return Recipe(epochs=args.epochs, seed=args.seed, copies=args.copies, threads=args.threads,
-                  head=args.head, widths=args.widths, mask_labels=args.mask_labels)
+                  head=args.head, widths=args.widths, mask_labels=args.mask_labels,
+                  distill_weight=args.distill, distill_temperature=args.distill_temperature)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -89,6 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="first run speaker-held-out CV with this many folds and put it in the model card")
     p.add_argument("--cv-dir", help="where the CV goes (default runs/cv-<out name>); fold models a finished CV "
                                     "of the same recipe, folds and features left there are reused")
+    p.add_argument("--teacher", metavar="MODEL.tflite",
+                   help="with --distill: the model the final model learns from (trained without the locked speakers)")
 
     p = sub.add_parser("cv", help="speaker-held-out cross-validation (folds of whole speakers)")
     _common(p)
@@ -144,7 +154,9 @@ def run(argv: list[str] | None = None) -> int:
         from training.pipeline import train_command
 
         train_command(args.data, out, cfg, _make_recipe(args), args.actors, args.drop_label, args.cv, cache,
-                      parallel=args.jobs, cv_dir=Path(args.cv_dir) if args.cv_dir else None)
+                      parallel=args.jobs, cv_dir=Path(args.cv_dir) if args.cv_dir else None,
+                      teacher=Path(args.teacher) if args.teacher else None,
+                      teacher_cv=Path(args.teacher_cv) if args.teacher_cv else None)
     elif args.command == "cv":
         from training.datasets import LOCKED_TEST_SPEAKERS
         from training.pipeline import cross_validate, load_dataset, split_locked
@@ -153,7 +165,7 @@ def run(argv: list[str] | None = None) -> int:
         clips, audio, _, _ = split_locked(clips, audio, LOCKED_TEST_SPEAKERS)  # never for recipe decisions
         cross_validate(clips, audio, cfg, _make_recipe(args), args.folds, Path(args.out_dir), cache,
                        rescore=args.rescore, condition=_condition(args), parallel=args.jobs,
-                       by_corpus=args.by_corpus)
+                       by_corpus=args.by_corpus, teacher_cv=Path(args.teacher_cv) if args.teacher_cv else None)
     elif args.command == "evaluate":
         from training.pipeline import evaluate_command
 

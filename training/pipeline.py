@@ -27,7 +27,15 @@ from training.datasets import (
     discover,
     speaker_folds,
 )
-from training.evaluate import DECIDED_MARGIN, Evaluation, evaluate_model, metrics, stream_by_speaker, write_report
+from training.evaluate import (
+    DECIDED_MARGIN,
+    Evaluation,
+    evaluate_model,
+    float_path_for,
+    metrics,
+    stream_by_speaker,
+    write_report,
+)
 from training.export import licence_and_citation
 from training.sessions import make_sessions
 from training.train import Recipe, describe_network, train_model
@@ -78,9 +86,10 @@ def _representative(bank, clip_ids, cfg, seed, sessions, n=1000) -> np.ndarray:
     return np.clip(sample_windows(bank, picked, cfg, rng, sessions), -INPUT_CLIP, INPUT_CLIP)
 
 
-def fit_and_export(bank, clips, audio_ids, cfg, recipe: Recipe, out_stem: Path, card: dict, log=print):
+def fit_and_export(bank, clips, audio_ids, cfg, recipe: Recipe, out_stem: Path, card: dict, log=print,
+                   teacher: Path | None = None):
     sessions = make_sessions(bank, clips, audio_ids, cfg)
-    model = train_model(bank, audio_ids, clips, cfg, recipe, sessions, log=log)
+    model = train_model(bank, audio_ids, clips, cfg, recipe, sessions, log=log, teacher=teacher)
     rep = _representative(bank, audio_ids, cfg, recipe.seed, sessions)
     return export_model(model, rep, out_stem, cfg, card, sessions.prior if sessions else None)
 
@@ -93,6 +102,31 @@ class TrainJob:
     train_ids: np.ndarray  # indices into the clip list
     stem: Path
     card: dict
+    teacher: Path | None = None  # the model distilled from (``Recipe.distill_weight``)
+
+
+def teacher_model(path: Path, cfg: FeatureConfig, scored_on: set[str]) -> Path:
+    """The float twin of a teacher model (``<name>.float.tflite``, which ``train`` writes beside the
+    int8 file), checked: the same features, and
+    none of ``scored_on`` (the speakers the student will be scored on) in its training data, or
+    its knowledge of those voices would leak into the student's figures."""
+    path = Path(path)
+    meta_path = path.with_suffix(".json")
+    if path.suffix != ".tflite" or not path.is_file() or not meta_path.is_file():
+        raise TrainingError(f"teacher {path}: expected a .tflite model with its .json beside it")
+    meta = json.loads(meta_path.read_text())
+    if meta.get("features") != cfg.to_dict():
+        raise TrainingError(f"teacher {path}: its features differ from the student's (front end, normalization)")
+    card = meta.get("card", {})
+    locked_out = card.get("training_data", {}).get("locked_test_speakers_left_out", [])
+    unheard = set(card.get("held_out", [])) | set(locked_out)
+    if not scored_on <= unheard:
+        raise TrainingError(f"teacher {path} may have trained on {', '.join(sorted(scored_on - unheard))}, "
+                            "whom the student is scored on")
+    twin = float_path_for(path)
+    if not twin.is_file():
+        raise TrainingError(f"teacher {path}: its float twin {twin.name} is missing (train writes it beside the model)")
+    return twin
 
 
 def _run_job_in_worker(job: TrainJob, clips: list[Clip], cfg: FeatureConfig, recipe: Recipe, cache_dir: Path) -> str:
@@ -102,7 +136,7 @@ def _run_job_in_worker(job: TrainJob, clips: list[Clip], cfg: FeatureConfig, rec
         raise TrainingError(f"{job.name}: feature cache vanished from {cache_dir}")
     start = time.time()
     fit_and_export(bank, clips, job.train_ids, cfg, recipe, job.stem, job.card,
-                   log=lambda line: print(f"[{job.name}] {line.strip()}", flush=True))
+                   log=lambda line: print(f"[{job.name}] {line.strip()}", flush=True), teacher=job.teacher)
     return f"{job.name} trained in {time.time() - start:.0f} s"
 
 
@@ -116,7 +150,7 @@ def run_jobs(jobs: list[TrainJob], bank, clips, cfg, recipe: Recipe, cache_dir: 
     """
     if parallel <= 1:
         for job in jobs:
-            fit_and_export(bank, clips, job.train_ids, cfg, recipe, job.stem, job.card, log=log)
+            fit_and_export(bank, clips, job.train_ids, cfg, recipe, job.stem, job.card, log=log, teacher=job.teacher)
         return
     if cache_dir is None:
         raise TrainingError("--jobs > 1 needs the feature cache (--cache): worker processes read the bank from it")
@@ -148,20 +182,25 @@ def _percent(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2%}"
 
 
-def fold_jobs(clips: list[Clip], groups: list[list[str]], out_dir: Path) -> list[TrainJob]:
+def fold_jobs(clips: list[Clip], groups: list[list[str]], out_dir: Path, cfg: FeatureConfig,
+              teacher_cv: Path | None = None) -> list[TrainJob]:
+    """One job a fold; with ``teacher_cv`` (a CV on the same folds) fold k distills from its fold k."""
     jobs = []
     for k, held in enumerate(groups):
         train_ids = np.asarray([i for i, c in enumerate(clips) if c.speaker not in set(held)])
-        jobs.append(TrainJob(f"fold {k + 1}", train_ids, Path(out_dir) / f"fold{k + 1}" / "model",
-                             {"fold": k + 1, "held_out": held}))
+        teacher = (teacher_model(Path(teacher_cv) / f"fold{k + 1}" / "model.tflite", cfg, set(held))
+                   if teacher_cv else None)
+        card = {"fold": k + 1, "held_out": held, **({"teacher": str(teacher)} if teacher else {})}
+        jobs.append(TrainJob(f"fold {k + 1}", train_ids, Path(out_dir) / f"fold{k + 1}" / "model", card, teacher))
     return jobs
 
 
 def cross_validate(clips, audio, cfg, recipe: Recipe, folds: int, out_dir: Path, cache_dir: Path | None,
                    log=print, rescore: bool = False, condition: InputCondition = AS_RECORDED,
-                   parallel: int = 1, by_corpus: bool = False) -> dict:
+                   parallel: int = 1, by_corpus: bool = False, teacher_cv: Path | None = None) -> dict:
     """Speaker-held-out CV: each fold's whole speakers are unseen by its model; int8 figures.
-    ``by_corpus``: one fold per corpus instead of ``folds`` (leave one corpus out).
+    ``by_corpus``: one fold per corpus instead of ``folds`` (leave one corpus out); ``teacher_cv``:
+    a CV on the same folds whose fold models are distilled from (``Recipe.distill_weight``).
 
     With ``rescore`` the fold models already in ``out_dir`` are scored again, not retrained;
     a rescore under another input ``condition`` writes ``cv<condition suffix>.json`` (and its
@@ -178,9 +217,12 @@ def cross_validate(clips, audio, cfg, recipe: Recipe, folds: int, out_dir: Path,
         old = json.loads(previous.read_text())
         recipe = Recipe(**{**old["recipe"], "widths": tuple(old["recipe"]["widths"])})
         return score_folds(clips, audio, cfg, recipe, groups, out_dir, log, condition, old["seconds"])
+    if (recipe.distill_weight > 0) != (teacher_cv is not None):
+        raise TrainingError("--distill W and --teacher-cv go together")
+    jobs = fold_jobs(clips, groups, out_dir, cfg, teacher_cv)
     start = time.time()
     bank = build_bank(clips, audio, cfg, recipe.copies, recipe.seed, cache_dir, parallel)
-    run_jobs(fold_jobs(clips, groups, out_dir), bank, clips, cfg, recipe, cache_dir, parallel, log)
+    run_jobs(jobs, bank, clips, cfg, recipe, cache_dir, parallel, log)
     return score_folds(clips, audio, cfg, recipe, groups, out_dir, log, condition, round(time.time() - start))
 
 
@@ -391,26 +433,36 @@ def locked_test(model_path: Path, clips: list[Clip], audio: list[np.ndarray], cf
     return out
 
 
-def trained_folds(cv_dir: Path, recipe: Recipe, groups: list[list[str]], cfg: FeatureConfig) -> bool:
-    """Whether ``cv_dir`` already holds a finished CV of exactly this recipe (seed and threads
-    included), on these folds and features. Its fold models are then reused, as the feature cache
-    is: the same command trains the same models, and a CV costs an hour of two cores."""
+def trained_folds(cv_dir: Path, recipe: Recipe, jobs: list[TrainJob], cfg: FeatureConfig) -> bool:
+    """Whether ``cv_dir`` already holds a finished CV of exactly these fold ``jobs``: the same recipe
+    (seed and threads included), folds, features and teachers. Its fold models are then reused, as
+    the feature cache is: the same command trains the same models, and a CV costs an hour of two cores."""
     summary = Path(cv_dir) / "cv.json"
-    if not groups or not summary.is_file():
+    if not jobs or not summary.is_file():
         return False
     old = json.loads(summary.read_text())
-    if old.get("recipe") != recipe.to_dict() or [f["held_out"] for f in old.get("folds", [])] != groups:
+    old_recipe = {**Recipe().to_dict(), **old.get("recipe", {})}  # a key added since then has its default
+    if old_recipe != recipe.to_dict() or [f["held_out"] for f in old.get("folds", [])] != [
+            j.card["held_out"] for j in jobs]:
         return False
-    stems = [Path(cv_dir) / f"fold{k + 1}" / "model" for k in range(len(groups))]
-    return all(s.with_suffix(".tflite").is_file() and s.with_suffix(".json").is_file()
-               and json.loads(s.with_suffix(".json").read_text()).get("features") == cfg.to_dict() for s in stems)
+    for job in jobs:
+        model, meta = job.stem.with_suffix(".tflite"), job.stem.with_suffix(".json")
+        if not (model.is_file() and meta.is_file()):
+            return False
+        fold = json.loads(meta.read_text())
+        if fold.get("features") != cfg.to_dict() or fold.get("card", {}).get("teacher") != job.card.get("teacher"):
+            return False
+    return True
 
 
 def train_command(data, out: Path, cfg: FeatureConfig, recipe: Recipe, actors=None, drop_labels=(), cv_folds=0,
                   cache_dir: Path | None = DEFAULT_CACHE, log=print, parallel: int = 1,
-                  locked: frozenset[str] = LOCKED_TEST_SPEAKERS, cv_dir: Path | None = None) -> dict:
+                  locked: frozenset[str] = LOCKED_TEST_SPEAKERS, cv_dir: Path | None = None,
+                  teacher: Path | None = None, teacher_cv: Path | None = None) -> dict:
     """CV folds (in ``parallel`` processes) and the final model side by side, then calibration
-    from the folds' held-out windows, then the final model on the locked test speakers."""
+    from the folds' held-out windows, then the final model on the locked test speakers.
+    Distilling (``Recipe.distill_weight``), the final model learns from ``teacher`` and fold k
+    from fold k of ``teacher_cv``."""
     start = time.time()
     clips, audio, summary = load_dataset(data, cfg, actors, drop_labels, log=log)
     clips, audio, locked_clips, locked_audio = split_locked(clips, audio, locked, log)
@@ -429,13 +481,23 @@ def train_command(data, out: Path, cfg: FeatureConfig, recipe: Recipe, actors=No
         "limitations": limitations(clips),
     }
     card["licence"], card["citation"] = licence_and_citation({c.corpus for c in clips})
-    bank = build_bank(clips, audio, cfg, recipe.copies, recipe.seed, cache_dir, parallel)
     cv_dir = cv_dir or Path("runs") / f"cv-{out.name}"
     groups = speaker_folds([c.speaker for c in clips], cv_folds) if cv_folds else []
-    folds = [] if trained_folds(cv_dir, recipe, groups, cfg) else fold_jobs(clips, groups, cv_dir)
+    if (recipe.distill_weight > 0) != (teacher is not None) or (teacher_cv is not None) != (
+            recipe.distill_weight > 0 and bool(groups)):
+        raise TrainingError("--distill W goes with --teacher, and with --cv also with --teacher-cv")
+    folds = fold_jobs(clips, groups, cv_dir, cfg, teacher_cv)
+    if trained_folds(cv_dir, recipe, folds, cfg):
+        folds = []
+    final_teacher = teacher_model(teacher, cfg, {c.speaker for c in locked_clips}) if teacher else None
+    if teacher:
+        teacher_card = json.loads(Path(teacher).with_suffix(".json").read_text()).get("card", {})
+        card["teacher"] = {"file": Path(teacher).name, "recipe": teacher_card.get("recipe"),
+                           "speaker_independent_cv": teacher_card.get("speaker_independent_cv")}
+    bank = build_bank(clips, audio, cfg, recipe.copies, recipe.seed, cache_dir, parallel)
     if groups and not folds:
         log(f"reusing the {len(groups)} fold models in {cv_dir}: the same recipe, folds and features trained them")
-    jobs = folds + [TrainJob("final", np.arange(len(clips)), out, card)]
+    jobs = folds + [TrainJob("final", np.arange(len(clips)), out, card, final_teacher)]
     log(f"training {f'{len(folds)} fold models and ' if folds else ''}the final model on all {len(clips)} clips, "
         f"{parallel} at a time")
     run_jobs(jobs, bank, clips, cfg, recipe, cache_dir, parallel, log)

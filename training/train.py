@@ -5,13 +5,16 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 
 from ser_live.config import EMOTIONS, FeatureConfig
+from training import TrainingError
 from training.augment import spec_augment
 from training.data import Bank, sample_windows
 from training.datasets import Clip, corpus_labels
+from training.evaluate import FloatTFLite, predict_all
 from training.sessions import SessionSim
 
 HEADS = {
@@ -53,6 +56,11 @@ class Recipe:
     widths: tuple[int, ...] = (16, 32, 64, 96)
     dropout: float = 0.3
     head: str = "time_meanmax"
+    # knowledge distillation (--distill W --teacher ...): the loss is (1 - W) x the label's cross-entropy
+    # plus W x tau^2 x KL(teacher || student), both softened by tau, the teacher (a bigger model's float
+    # twin) run on the very same augmented window. 0 trains on labels alone
+    distill_weight: float = 0.0
+    distill_temperature: float = 2.0
     seed: int = 0
     threads: int = 2
 
@@ -71,12 +79,15 @@ def label_masks(clips: list[Clip], own_labels_only: bool = True) -> np.ndarray:
     return np.asarray([[float(e in have[c.corpus]) for e in EMOTIONS] for c in clips], dtype=np.float32)
 
 
-def masked_cross_entropy(label_smoothing: float) -> Callable:
-    """Cross-entropy among the labels a clip's corpus has: ``y_true`` is ``[target, mask]``.
+def masked_cross_entropy(label_smoothing: float, distill_weight: float = 0.0, temperature: float = 2.0) -> Callable:
+    """Cross-entropy among the labels a clip's corpus has: ``y_true`` is ``[target, mask]``, or
+    ``[target, mask, teacher]`` with ``distill_weight`` > 0.
 
     The predicted distribution is renormalized over the mask and label smoothing spreads only
     over it, so a TESS clip (no "calm") neither rewards nor punishes the calm output. With a
-    full mask this is Keras's smoothed categorical cross-entropy.
+    full mask this is Keras's smoothed categorical cross-entropy. The teacher part (already
+    softened by ``temperature`` and masked, ``soften``) is matched by the student's distribution
+    softened alike, scaled by temperature squared so its gradients weigh as the label's do (Hinton et al.).
     """
     import keras
 
@@ -85,13 +96,26 @@ def masked_cross_entropy(label_smoothing: float) -> Callable:
 
     def loss(y_true, y_pred):
         k = y_pred.shape[-1]
-        target, mask = y_true[:, :k], y_true[:, k:]
+        target, mask = y_true[:, :k], y_true[:, k:2 * k]
         target = target * (1.0 - label_smoothing) + label_smoothing * mask / ops.sum(mask, axis=-1, keepdims=True)
         kept = y_pred * mask
         kept = kept / ops.maximum(ops.sum(kept, axis=-1, keepdims=True), eps)
-        return -ops.sum(target * ops.log(ops.clip(kept, eps, 1.0)), axis=-1)
+        hard = -ops.sum(target * ops.log(ops.clip(kept, eps, 1.0)), axis=-1)
+        if distill_weight <= 0:
+            return hard
+        teacher = y_true[:, 2 * k:3 * k]
+        soft = ops.exp(ops.log(ops.clip(kept, eps, 1.0)) / temperature) * mask
+        soft = soft / ops.maximum(ops.sum(soft, axis=-1, keepdims=True), eps)
+        kl = ops.sum(teacher * (ops.log(ops.clip(teacher, eps, 1.0)) - ops.log(ops.clip(soft, eps, 1.0))), axis=-1)
+        return (1.0 - distill_weight) * hard + distill_weight * temperature**2 * kl
 
     return loss
+
+
+def soften(probs: np.ndarray, mask: np.ndarray, temperature: float) -> np.ndarray:
+    """A teacher's probabilities softened by ``temperature`` and renormalized over ``mask``."""
+    scaled = np.exp(np.log(np.clip(probs, 1e-7, 1.0)) / temperature) * mask
+    return (scaled / np.maximum(scaled.sum(axis=1, keepdims=True), 1e-7)).astype(np.float32)
 
 
 def masked_accuracy(y_true, y_pred):
@@ -112,9 +136,10 @@ def _within_groups(groups: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def _epoch_data(bank: Bank, clip_items: list[np.ndarray], clip_labels: np.ndarray, clip_masks: np.ndarray,
-                cfg: FeatureConfig, recipe: Recipe, rng: np.random.Generator, sessions: SessionSim | None
-                ) -> tuple[np.ndarray, np.ndarray]:
-    """One epoch's windows and ``[target, mask]`` rows; mixup pairs only clips with the same label set."""
+                cfg: FeatureConfig, recipe: Recipe, rng: np.random.Generator, sessions: SessionSim | None,
+                teacher=None) -> tuple[np.ndarray, np.ndarray]:
+    """One epoch's windows and ``[target, mask]`` rows (``[target, mask, teacher]`` with a
+    ``teacher``, run on the final, augmented windows); mixup pairs only clips with the same label set."""
     n_classes = len(EMOTIONS)
     chosen, rows = [], []
     for row, items in enumerate(clip_items):
@@ -139,7 +164,10 @@ def _epoch_data(bank: Bank, clip_items: list[np.ndarray], clip_labels: np.ndarra
         lam = np.where(mixed, np.maximum(lam, 1 - lam), 1.0).astype(np.float32)
         x = lam[:, None, None] * x + (1 - lam[:, None, None]) * x[partner]
         y = lam[:, None] * y + (1 - lam[:, None]) * y[partner]
-    return x[..., None], np.concatenate([y, mask], axis=1)
+    parts = [y, mask]
+    if teacher is not None:
+        parts.append(soften(predict_all(teacher, x), mask, recipe.distill_temperature))
+    return x[..., None], np.concatenate(parts, axis=1)
 
 
 def _epoch_clips(clip_speakers: np.ndarray, cap: int, rng: np.random.Generator) -> np.ndarray:
@@ -152,12 +180,15 @@ def _epoch_clips(clip_speakers: np.ndarray, cap: int, rng: np.random.Generator) 
 
 
 def train_model(bank: Bank, clip_ids: np.ndarray, clips: list[Clip], cfg: FeatureConfig, recipe: Recipe,
-                sessions: SessionSim | None = None, log=print):
+                sessions: SessionSim | None = None, log=print, teacher: Path | None = None):
     """Train on the bank items of ``clip_ids`` (indices into ``clips``, the bank's clip list); returns a Keras model.
 
     With ``recipe.mask_labels`` a clip's loss is masked to its corpus's labels (``label_masks``);
-    ``session_cmvn`` windows are normalized by ``sessions`` (``training.sessions.make_sessions``).
+    ``session_cmvn`` windows are normalized by ``sessions`` (``training.sessions.make_sessions``);
+    with ``recipe.distill_weight`` > 0 the ``teacher`` model (a TFLite file) is distilled from.
     """
+    if (recipe.distill_weight > 0) != (teacher is not None):
+        raise TrainingError("distillation needs both a weight above 0 and a teacher model")
     from training.net import build_model, configure_threads
 
     configure_threads(recipe.threads)
@@ -189,14 +220,15 @@ def train_model(bank: Bank, clip_ids: np.ndarray, clips: list[Clip], cfg: Featur
                         recipe.head)
     model.compile(
         optimizer=keras.optimizers.AdamW(learning_rate=schedule, weight_decay=recipe.weight_decay),
-        loss=masked_cross_entropy(recipe.label_smoothing),
+        loss=masked_cross_entropy(recipe.label_smoothing, recipe.distill_weight, recipe.distill_temperature),
         metrics=[masked_accuracy],
     )
+    teacher_model = FloatTFLite(teacher, threads=1) if teacher is not None else None
     start = time.time()
     for epoch in range(recipe.epochs):
         now = _epoch_clips(clip_speakers, recipe.speaker_clips_per_epoch, rng)
         x, y = _epoch_data(bank, [clip_items[i] for i in now], clip_labels[now], clip_masks[now], cfg, recipe, rng,
-                           sessions)
+                           sessions, teacher_model)
         hist = model.fit(x, y, batch_size=recipe.batch_size, epochs=epoch + 1, initial_epoch=epoch,
                          shuffle=False, verbose=0)
         if epoch % 10 == 9 or epoch == recipe.epochs - 1:
