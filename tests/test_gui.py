@@ -246,6 +246,24 @@ def test_replay_through_the_live_pipeline_draws_waveform_and_results(qtbot, wind
     assert "finished" in window.statusBar().currentMessage()
 
 
+def test_a_new_source_starts_the_waveform_afresh(qtbot, window: MainWindow, tmp_path: Path) -> None:  # noqa: ANN001
+    """The waveform keeps its own position in the stream and takes in only new audio: a new source
+    (a new stream counted from 0) must not show the last one's audio, however far either got."""
+    assert DEMO is not None
+    silent = tmp_path / "silent.wav"
+    soundfile.write(silent, np.zeros(3 * 16000, np.float32), 16000)
+    for first, second in ((DEMO, silent), (silent, DEMO)):
+        assert window.play_file(first, fast=True)
+        wait_until_finished(qtbot, window)
+        assert window.play_file(second, fast=True)
+        wait_until_finished(qtbot, window)
+        _, y = window.waveform.waveform_data()
+        if second == silent:
+            assert np.abs(y).max() == 0.0  # nothing of the demo clip is left on screen
+        else:
+            assert np.ptp(y) > 0.01  # the clip's last seconds are
+
+
 def test_session_recording_writes_the_audio_and_the_timeline(classifier, tmp_path: Path) -> None:  # noqa: ANN001
     assert DEMO is not None
     session = LiveSession(classifier, ProcessorSettings())
