@@ -183,11 +183,14 @@ def test_three_corpora_parallel_folds_calibration_and_the_locked_test(tmp_path: 
 
     # That model and its CV teach a student (--distill): fold k learns from fold k, the final model
     # from the final one, and the cards say so; a fold model cannot teach the final model, since the
-    # locked speaker is not among the voices its card says it never heard.
+    # locked speaker is not among the voices its card says it never heard. With a process for each
+    # job, the folds run niced beside the final model.
+    lines = []
+
     def student(teacher: Path) -> dict:
         return train_command([str(fixtures / "ravdess"), str(fixtures / "tess"), str(fixtures / "savee")],
                              tmp_path / "student", FeatureConfig(), replace(recipe, distill_weight=0.5), actors="1-2",
-                             cv_folds=2, cache_dir=tmp_path / "cache", log=lambda *_: None, parallel=2,
+                             cv_folds=2, cache_dir=tmp_path / "cache", log=lines.append, parallel=3,
                              locked=frozenset({"savee:KL"}), cv_dir=tmp_path / "cv-student", teacher=teacher,
                              teacher_cv=tmp_path / "cv")
 
@@ -199,6 +202,8 @@ def test_three_corpora_parallel_folds_calibration_and_the_locked_test(tmp_path: 
     for k in (1, 2):
         fold = json.loads((tmp_path / "cv-student" / f"fold{k}" / "model.json").read_text())["card"]
         assert fold["teacher"] == str(tmp_path / "cv" / f"fold{k}" / "model.float.tflite")
+    trained = [line for line in lines if " trained in " in line]
+    assert len(trained) == 3 and all(line.endswith("(niced)") == line.startswith("fold") for line in trained)
 
 
 def test_widths_on_the_command_line_set_the_recipe(capsys: pytest.CaptureFixture[str]) -> None:
