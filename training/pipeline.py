@@ -110,9 +110,9 @@ class TrainJob:
 
 def teacher_model(path: Path, cfg: FeatureConfig, scored_on: set[str]) -> Path:
     """The float twin of a teacher model (``<name>.float.tflite``, which ``train`` writes beside the
-    int8 file), checked: the same features, and
-    none of ``scored_on`` (the speakers the student will be scored on) in its training data, or
-    its knowledge of those voices would leak into the student's figures."""
+    int8 file), checked: the same features, and none of ``scored_on`` (the speakers the student
+    will be scored on) in its training data, or its knowledge of those voices would leak into the
+    student's figures."""
     path = Path(path)
     meta_path = path.with_suffix(".json")
     if path.suffix != ".tflite" or not path.is_file() or not meta_path.is_file():
