@@ -17,7 +17,7 @@ from ser_live.errors import ModelError
 from ser_live.model import Calibration, EmotionClassifier, ModelMetadata
 from ser_live.processor import ProcessorSettings, StreamProcessor
 from tests.conftest import REPO, fixture_clips
-from training.calibration import OutOfFold, ece, fit_temperature, write_calibration
+from training.calibration import OutOfFold, clip_temperature_check, ece, fit_temperature, write_calibration
 
 
 def _copy_model(model_path: Path, folder: Path) -> Path:
@@ -98,6 +98,22 @@ def test_the_summary_shows_a_corpus_too_sure_beside_one_too_shy(tmp_path: Path) 
     assert by_corpus["shy"]["mean_confidence"] < by_corpus["shy"]["accuracy"] - 0.1
     assert by_corpus["sure"]["mean_confidence"] > by_corpus["sure"]["accuracy"] + 0.1
     assert {k["clips"] for k in by_corpus.values()} == {clips // 2}
+
+
+def test_a_clip_temperature_is_measured_cross_fitted_and_fixes_a_shyness_all_folds_share() -> None:
+    """Clips right 80% of the time that say 0.4 in every fold: the clip temperature each fold gets
+    from the others sharpens them, and the cross-fitted clip ECE and NLL fall."""
+    rng = np.random.default_rng(3)
+    clips = 900
+    labels = rng.integers(0, 8, clips)
+    guess = np.where(rng.random(clips) < 0.8, labels, (labels + 1 + rng.integers(0, 7, clips)) % 8)
+    shy = np.full((clips, 8), 0.6 / 7)
+    shy[np.arange(clips), guess] = 0.4
+    check = clip_temperature_check(shy, labels, np.arange(clips) % 3 + 1)
+    assert set(check["cross_fitted_temperatures"]) == {1, 2, 3}
+    assert all(t < 1.0 for t in check["cross_fitted_temperatures"].values())
+    assert check["ece_clip"]["with"] < 0.05 < 0.3 < check["ece_clip"]["without"]
+    assert check["nll_clip"]["with"] < check["nll_clip"]["without"]
 
 
 @pytest.mark.parametrize(("uncertain_below", "expect"), [(0.0, False), (1.0, True)])
