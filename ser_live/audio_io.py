@@ -67,18 +67,46 @@ def check_readable(path: Path) -> None:
         raise AudioFileError(f"cannot open {path}: permission denied")
 
 
-def _read_with_audioread(path: Path, first_error: Exception) -> tuple[np.ndarray, int]:
-    """Formats libsndfile lacks (m4a, some mp3) go through audioread/ffmpeg where installed."""
-    try:
-        import audioread
+class _AudioreadStream:
+    """Formats libsndfile lacks (m4a, some mp3), decoded by audioread (ffmpeg, GStreamer, ...)
+    where installed, block by block as they are read: an hour-long podcast is 1.3 GB of 16-bit
+    PCM at 44.1 kHz stereo, more than a Pi has to hold it whole."""
 
-        with audioread.audio_open(str(path)) as source:
-            rate, channels = source.samplerate, source.channels
-            raw = b"".join(source)
-        pcm = np.frombuffer(raw, dtype="<i2").astype(np.float32) / 32768.0
-        return pcm.reshape(-1, channels), int(rate)
-    except Exception as exc:  # audioread raises a zoo of backend errors; all mean "unreadable"
-        raise AudioFileError(f"{path}: cannot decode audio ({first_error})") from exc
+    def __init__(self, path: Path, first_error: Exception) -> None:
+        self.path, self._first_error = path, first_error
+        try:
+            import audioread
+
+            self._source = audioread.audio_open(str(path))
+        except Exception as exc:  # audioread raises a zoo of backend errors; all mean "unreadable"
+            raise AudioFileError(f"{path}: cannot decode audio ({first_error})") from exc
+        self.sample_rate_hz, self.channels = int(self._source.samplerate), int(self._source.channels)
+        self._blocks = iter(self._source)
+        self._pending = b""
+
+    def read(self, frames: int) -> np.ndarray:
+        """Up to ``frames`` frames (-1: all that is left) as (frames, channels) float32."""
+        frame_bytes = 2 * self.channels
+        want = None if frames < 0 else frames * frame_bytes
+        parts, have = [self._pending], len(self._pending)
+        while want is None or have < want:
+            try:
+                block = next(self._blocks)
+            except StopIteration:
+                break
+            except Exception as exc:  # data corrupt past the header
+                raise AudioFileError(f"{self.path}: cannot decode audio ({exc})") from exc
+            parts.append(block)
+            have += len(block)
+        raw = b"".join(parts)
+        cut = have if want is None else min(want, have)
+        cut -= cut % frame_bytes
+        self._pending = raw[cut:]
+        pcm = np.frombuffer(raw[:cut], dtype="<i2").astype(np.float32) / np.float32(32768.0)
+        return pcm.reshape(-1, self.channels)
+
+    def close(self) -> None:
+        self._source.close()  # stops a decoder subprocess (ffmpeg) a reader left early
 
 
 def _libsndfile(sf: Any) -> tuple[Any, Any, Any] | None:
@@ -128,8 +156,9 @@ def keep_header_current(sf: Any) -> None:
 class AudioFileReader:
     """A file read block by block, so replaying hours of audio keeps memory flat.
 
-    libsndfile formats stream from disk; formats only audioread decodes are held in memory.
-    Opening checks the file, so an unreadable one fails before anything starts.
+    libsndfile formats stream from disk, formats only audioread decodes from its decoder.
+    Opening checks the file (and decodes the first block of an audioread one), so an unreadable
+    one fails before anything starts.
     """
 
     def __init__(self, path: Path | str) -> None:
@@ -138,22 +167,32 @@ class AudioFileReader:
         self.path = Path(path)
         check_readable(self.path)
         self._file: soundfile.SoundFile | None = None
-        self._data: np.ndarray | None = None
+        self._stream: _AudioreadStream | None = None
+        self._first = np.empty((0, 1), dtype=np.float32)  # an audioread file's first block, read at open
         self._offset = 0
         try:
             self._file = soundfile.SoundFile(str(self.path))
             self.sample_rate_hz, self.channels, frames = self._file.samplerate, self._file.channels, self._file.frames
         except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
-            self._data, self.sample_rate_hz = _read_with_audioread(self.path, exc)
-            self.channels, frames = self._data.shape[1], len(self._data)
+            self._stream = _AudioreadStream(self.path, exc)
+            self.sample_rate_hz, self.channels = self._stream.sample_rate_hz, self._stream.channels
+            frames = -1  # unknown until decoded
         problem = None
-        if frames == 0:
-            problem = "the file holds no audio"
-        elif not FILE_RATE_RANGE_HZ[0] <= self.sample_rate_hz <= FILE_RATE_RANGE_HZ[1]:
+        if not FILE_RATE_RANGE_HZ[0] <= self.sample_rate_hz <= FILE_RATE_RANGE_HZ[1]:
             low, high = FILE_RATE_RANGE_HZ
             problem = f"a sample rate of {self.sample_rate_hz} Hz is outside {low}-{high} Hz"
         elif not 1 <= self.channels <= MAX_FILE_CHANNELS:
             problem = f"{self.channels} channels (at most {MAX_FILE_CHANNELS} are read)"
+        else:
+            if self._stream is not None:
+                try:
+                    self._first = self._stream.read(1024)
+                except AudioFileError:
+                    self.close()
+                    raise
+                frames = len(self._first)
+            if frames == 0:
+                problem = "the file holds no audio"
         if problem:
             self.close()
             raise AudioFileError(f"{self.path}: {problem}")
@@ -161,11 +200,13 @@ class AudioFileReader:
     def read(self, frames: int = -1) -> np.ndarray:
         """Up to ``frames`` frames (-1: all that is left) as (frames, channels) float32; empty at
         the end of the file."""
-        if self._data is not None:
-            end = len(self._data) if frames < 0 else self._offset + frames
-            block = self._data[self._offset : end]
-            self._offset += len(block)
-            return block
+        if self._stream is not None:
+            first, self._first = self._first, self._first[:0]
+            if 0 <= frames <= len(first):
+                self._first = first[frames:]
+                return first[:frames]
+            rest = self._stream.read(frames if frames < 0 else frames - len(first))
+            return np.concatenate([first, rest]) if len(first) else rest
         assert self._file is not None
         left = max(self._file.frames - self._offset, 0)
         out = np.empty((left if frames < 0 else min(frames, left), self.channels), dtype=np.float32)
@@ -179,6 +220,8 @@ class AudioFileReader:
     def close(self) -> None:
         if self._file is not None:
             self._file.close()
+        if self._stream is not None:
+            self._stream.close()
 
 
 def load_audio(path: Path | str, sample_rate_hz: int) -> np.ndarray:

@@ -21,6 +21,7 @@ import pytest
 import soundfile
 import soxr
 
+from ser_live.errors import AudioFileError
 from tests.conftest import REPO, assert_one_line_error, fixture_clips, only_our_lines, run_cli
 
 HANG_GUARD_S = 300  # a process still running after this has hung: a failure, not a timing claim
@@ -350,6 +351,82 @@ def test_a_flac_replay_never_seeks(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         frames += len(block)
     reader.close()
     assert frames == len(audio) and seeks == []
+
+
+def _only_audioread(monkeypatch: pytest.MonkeyPatch) -> None:
+    """libsndfile refuses every file, as it refuses m4a: the reader falls back to audioread
+    (here its standard-library WAV decoder, the one backend every machine has)."""
+
+    import warnings
+
+    with warnings.catch_warnings():  # it imports aifc and sunau, deprecated since Python 3.11
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import audioread.rawread  # noqa: F401
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise soundfile.LibsndfileError(1)  # libsndfile's "Format not recognised."
+
+    monkeypatch.setattr(soundfile, "SoundFile", refuse)
+
+
+@pytest.mark.parametrize("block", [1, 160, 1000, 1025, 44100, -1])
+def test_a_file_only_audioread_decodes_is_read_block_by_block(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                block: int) -> None:
+    """Formats libsndfile lacks (m4a) are decoded as they are read, not held whole: any block
+    size gives the whole file, then an empty block."""
+    from ser_live.audio_io import AudioFileReader
+
+    stereo = np.stack([speech(), speech()[::-1]], axis=1)
+    path = tmp_path / "clip.wav"
+    soundfile.write(path, stereo, 22050, subtype="PCM_16")
+    whole = soundfile.read(path, dtype="float32")[0]
+    _only_audioread(monkeypatch)
+    reader = AudioFileReader(path)
+    assert (reader.sample_rate_hz, reader.channels) == (22050, 2)
+    parts = []
+    while len(part := reader.read(block)):
+        parts.append(part.copy())
+    assert len(reader.read(block)) == 0
+    reader.close()
+    np.testing.assert_array_equal(np.concatenate(parts), whole)
+
+
+def test_a_long_file_only_audioread_decodes_keeps_memory_flat(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ten minutes through the audioread path in 0.5 s blocks: what is held at once stays a few
+    blocks, not the 38 MB of the whole file as float32 (it was decoded whole before)."""
+    import tracemalloc
+
+    from ser_live.audio_io import AudioFileReader
+
+    path = tmp_path / "long.wav"
+    rate, seconds = 16000, 600
+    with soundfile.SoundFile(path, "w", rate, 1, subtype="PCM_16") as out:
+        for _ in range(seconds // 10):
+            out.write(np.tile(speech()[:rate], 10))
+    _only_audioread(monkeypatch)
+    tracemalloc.start()
+    try:
+        reader = AudioFileReader(path)
+        frames = 0
+        while len(part := reader.read(rate // 2)):
+            frames += len(part)
+        reader.close()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert frames == rate * seconds
+    assert peak < 2_000_000, f"{peak / 1e6:.1f} MB held at once"
+
+
+def test_a_file_audioread_cannot_decode_either_is_one_clear_error(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from ser_live.audio_io import AudioFileReader
+
+    path = tmp_path / "talk.m4a"
+    path.write_bytes(b"\x00\x00\x00\x18ftypM4A " + bytes(range(256)) * 4)  # a header, then garbage
+    _only_audioread(monkeypatch)
+    with pytest.raises(AudioFileError, match=r"talk\.m4a: cannot decode audio \(.*Format not recognised"):
+        AudioFileReader(path)
 
 
 @pytest.mark.parametrize("block", [160, 800, 44100, -1])
