@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import stat
 from pathlib import Path
@@ -12,6 +13,7 @@ import numpy as np
 from ser_live.errors import AudioFileError
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".m4a", ".opus")
+NEEDS_FFMPEG = (".m4a",)  # the rest libsndfile reads
 # What a file may claim in its header. Beyond this it is damaged or not meant for us, and taking
 # it at its word would size buffers by it (10 s of ring at 4 GHz, or of 60000 channels).
 FILE_RATE_RANGE_HZ = (1000, 768000)
@@ -67,17 +69,32 @@ def check_readable(path: Path) -> None:
         raise AudioFileError(f"cannot open {path}: permission denied")
 
 
+@functools.cache
+def decoders() -> tuple[type, ...]:
+    """audioread's decoder for what libsndfile lacks: ffmpeg, if it is on the PATH (checked once).
+
+    Not audioread's standard-library reader: it reads only WAV, AIFF and AU, which libsndfile
+    reads better, so it would only ever see files libsndfile found broken, and it leaves the file
+    of some (an empty one) open."""
+    from audioread import ffdec
+
+    return (ffdec.FFmpegAudioFile,) if ffdec.available() else ()
+
+
 class _AudioreadStream:
-    """Formats libsndfile lacks (m4a, some mp3), decoded by audioread (ffmpeg, GStreamer, ...)
-    where installed, block by block as they are read: an hour-long podcast is 1.3 GB of 16-bit
-    PCM at 44.1 kHz stereo, more than a Pi has to hold it whole."""
+    """Formats libsndfile lacks (m4a), decoded by ffmpeg through audioread block by block as they
+    are read: an hour-long podcast is 1.3 GB of 16-bit PCM at 44.1 kHz stereo, more than a Pi has
+    to hold it whole."""
 
     def __init__(self, path: Path, first_error: Exception) -> None:
-        self.path, self._first_error = path, first_error
+        self.path = path
+        if not decoders():
+            hint = "; install ffmpeg to read this format" if path.suffix.lower() in NEEDS_FFMPEG else ""
+            raise AudioFileError(f"{path}: cannot decode audio ({first_error}){hint}")
         try:
             import audioread
 
-            self._source = audioread.audio_open(str(path))
+            self._source = audioread.audio_open(str(path), backends=list(decoders()))
         except Exception as exc:  # audioread raises a zoo of backend errors; all mean "unreadable"
             raise AudioFileError(f"{path}: cannot decode audio ({first_error})") from exc
         self.sample_rate_hz, self.channels = int(self._source.samplerate), int(self._source.channels)
