@@ -46,6 +46,25 @@ def only_our_lines(stderr: str) -> None:
     assert not foreign, stderr
 
 
+def assert_same_verdicts(first: list, second: list, atol: float = 0.03) -> None:
+    """Two runs over the same speech, the second altered in a way the model must not notice (30 dB
+    quieter): the same windows judged, probabilities within ``atol``, and the same label wherever
+    the top two are further apart than twice what moved. Two int8 output steps can be exactly
+    equal, and then any rounding picks either; at most one window may be such a tie."""
+    assert [r.speech for r in first] == [r.speech for r in second]
+    judged = [(a, b) for a, b in zip(first, second, strict=True) if a.probs is not None]
+    assert len(judged) >= 4
+    decided = 0
+    for a, b in judged:
+        moved = max(abs(a.probs[k] - b.probs[k]) for k in a.probs)
+        assert moved < atol, (a.t, moved)
+        runner_up, top = sorted(a.probs.values())[-2:]
+        if top - runner_up > 2 * moved:
+            assert a.label == b.label, a.t
+            decided += 1
+    assert decided >= len(judged) - 1
+
+
 def tone(freq_hz: float, seconds: float, rate_hz: int, amplitude: float = 0.3) -> np.ndarray:
     t = np.arange(round(seconds * rate_hz)) / rate_hz
     return (amplitude * np.sin(2 * np.pi * freq_hz * t)).astype(np.float32)

@@ -20,7 +20,7 @@ from ser_live.gate import GateConfig
 from ser_live.model import EmotionClassifier
 from ser_live.processor import ProcessorSettings, StreamProcessor
 from ser_live.vad import SpeechDetector
-from tests.conftest import fixture_clips
+from tests.conftest import assert_same_verdicts, fixture_clips
 from tests.conftest import speech_moments as _speech_moments
 
 RAW = ProcessorSettings(smoothing_s=0.0)
@@ -94,11 +94,9 @@ def test_relative_features_and_so_adaptation_ignore_input_gain(adapting: Emotion
     cfg = adapting.features
     loud = StreamProcessor(adapting, RAW).push(session)
     quiet = StreamProcessor(adapting, RAW).push((session * np.float32(10 ** (-30 / 20))).astype(np.float32))
-    assert [r.speech for r in loud] == [r.speech for r in quiet]
-    for a, b in zip(loud, quiet, strict=True):
-        if a.probs is not None:  # the same verdict; the quiet input's faintest frames move a few int8
-            assert a.label == b.label  # input codes by one step (0.03), which moves a probability by < 0.03
-            np.testing.assert_allclose(list(a.probs.values()), list(b.probs.values()), atol=0.03)
+    # the quiet input's faintest frames move a few int8 input codes by one step (0.03), which
+    # moves a probability by less than 0.03
+    assert_same_verdicts(loud, quiet)
     logmel = offline_front_end(session, cfg, SpeechDetector()).features.logmel[: cfg.frames_per_window]
     np.testing.assert_allclose(relative_features(logmel + np.log(1e-3), cfg), relative_features(logmel, cfg),
                                atol=1e-6)
