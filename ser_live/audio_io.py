@@ -101,18 +101,34 @@ class _AudioreadStream:
         self._blocks = iter(self._source)
         self._pending = b""
 
+    def _next_block(self) -> bytes | None:
+        """The decoder's next block of 16-bit PCM bytes, or None at the end."""
+        try:
+            return next(self._blocks)
+        except StopIteration:
+            return None
+        except Exception as exc:  # data corrupt past the header
+            raise AudioFileError(f"{self.path}: cannot decode audio ({exc})") from exc
+
+    def has_audio(self) -> bool:
+        """Decode until there is a frame to give, or the file ends (then False): an empty file,
+        or one corrupt from its start, fails at open rather than halfway through an analysis."""
+        while len(self._pending) < 2 * self.channels:
+            block = self._next_block()
+            if block is None:
+                return False
+            self._pending += block
+        return True
+
     def read(self, frames: int) -> np.ndarray:
         """Up to ``frames`` frames (-1: all that is left) as (frames, channels) float32."""
         frame_bytes = 2 * self.channels
         want = None if frames < 0 else frames * frame_bytes
         parts, have = [self._pending], len(self._pending)
         while want is None or have < want:
-            try:
-                block = next(self._blocks)
-            except StopIteration:
+            block = self._next_block()
+            if block is None:
                 break
-            except Exception as exc:  # data corrupt past the header
-                raise AudioFileError(f"{self.path}: cannot decode audio ({exc})") from exc
             parts.append(block)
             have += len(block)
         raw = b"".join(parts)
@@ -173,9 +189,8 @@ def keep_header_current(sf: Any) -> None:
 class AudioFileReader:
     """A file read block by block, so replaying hours of audio keeps memory flat.
 
-    libsndfile formats stream from disk, formats only audioread decodes from its decoder.
-    Opening checks the file (and decodes the first block of an audioread one), so an unreadable
-    one fails before anything starts.
+    libsndfile formats stream from disk, m4a from ffmpeg. Opening checks the file (and decodes
+    the first block of an m4a), so an unreadable one fails before anything starts.
     """
 
     def __init__(self, path: Path | str) -> None:
@@ -185,7 +200,6 @@ class AudioFileReader:
         check_readable(self.path)
         self._file: soundfile.SoundFile | None = None
         self._stream: _AudioreadStream | None = None
-        self._first = np.empty((0, 1), dtype=np.float32)  # an audioread file's first block, read at open
         self._offset = 0
         try:
             self._file = soundfile.SoundFile(str(self.path))
@@ -203,11 +217,10 @@ class AudioFileReader:
         else:
             if self._stream is not None:
                 try:
-                    self._first = self._stream.read(1024)
+                    frames = int(self._stream.has_audio())
                 except AudioFileError:
                     self.close()
                     raise
-                frames = len(self._first)
             if frames == 0:
                 problem = "the file holds no audio"
         if problem:
@@ -218,12 +231,7 @@ class AudioFileReader:
         """Up to ``frames`` frames (-1: all that is left) as (frames, channels) float32; empty at
         the end of the file."""
         if self._stream is not None:
-            first, self._first = self._first, self._first[:0]
-            if 0 <= frames <= len(first):
-                self._first = first[frames:]
-                return first[:frames]
-            rest = self._stream.read(frames if frames < 0 else frames - len(first))
-            return np.concatenate([first, rest]) if len(first) else rest
+            return self._stream.read(frames)
         assert self._file is not None
         left = max(self._file.frames - self._offset, 0)
         out = np.empty((left if frames < 0 else min(frames, left), self.channels), dtype=np.float32)
