@@ -380,6 +380,8 @@ def _m4a(ffmpeg: Path, audio: np.ndarray, rate: int, path: Path) -> Path:
 
 
 def _read_all(path: Path, block: int) -> np.ndarray:
+    """A file read ``block`` frames at a time (-1: all at once) until an empty block, which must
+    stay empty."""
     from ser_live.audio_io import AudioFileReader
 
     reader = AudioFileReader(path)
@@ -454,23 +456,10 @@ def test_a_file_read_block_by_block_is_the_whole_file(tmp_path: Path, block: int
     """The reader counts frames itself (no seek before each block, which costs FLAC dearly): the
     blocks still add up to exactly the file, then an empty block; also for a file whose header
     promises more frames than it holds."""
-    from ser_live.audio_io import AudioFileReader
-
     stereo = np.stack([speech(), speech()[::-1]], axis=1)
     for path in (tmp_path / "clip.flac", tmp_path / "clip.wav"):
         soundfile.write(path, stereo, 16000)
-        reader = AudioFileReader(path)
-        parts = []
-        while len(part := reader.read(block)):
-            parts.append(part.copy())
-        assert len(reader.read(block)) == 0
-        reader.close()
-        np.testing.assert_array_equal(np.concatenate(parts), soundfile.read(path, dtype="float32")[0])
+        np.testing.assert_array_equal(_read_all(path, block), soundfile.read(path, dtype="float32")[0])
     cut = tmp_path / "cut.wav"
     cut.write_bytes((tmp_path / "clip.wav").read_bytes()[: 44 + 4 * 16000])  # one of its seconds left
-    reader = AudioFileReader(cut)
-    parts = []
-    while len(part := reader.read(block)):
-        parts.append(part.copy())
-    reader.close()
-    assert sum(len(p) for p in parts) == 16000
+    assert len(_read_all(cut, block)) == 16000
