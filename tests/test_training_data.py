@@ -15,8 +15,11 @@ import soundfile
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ser_live.audio_io import load_audio
 from ser_live.config import EMOTIONS, FeatureConfig
 from training import TrainingError
+from training.conditions import InputCondition
+from training.data import eval_windows
 from training.datasets import (
     LOCKED_TEST_SPEAKERS,
     corpus_folds,
@@ -180,6 +183,8 @@ def test_cli_user_mistakes_end_in_one_line(tmp_path: Path) -> None:
         ["train", "--data", str(tmp_path / "empty"), "--out", str(tmp_path / "m")],
         ["cv", "--data", str(tmp_path / "labels")],
         ["evaluate", "--data", str(FIXTURES), "--model", str(tmp_path / "none.tflite")],
+        ["cv", "--data", str(FIXTURES), "--codecs", "1.5"],
+        ["cv", "--data", str(FIXTURES), "--codec", "opus"],  # a condition scores fold models: --rescore
     ):
         result = _cli(*args, "--cache", "")
         assert result.returncode == 2, result.stderr
@@ -249,10 +254,6 @@ def test_agreement_counts_near_ties_apart_from_decided_windows() -> None:
 def test_a_noisy_room_condition_adds_noise_at_its_snr_the_same_every_time() -> None:
     """``--snr-db 10``: each clip gets coloured noise 10 dB below its own power, seeded per
     clip, so two scorings of the same data see the same noisy audio."""
-    from ser_live.audio_io import load_audio
-    from training.conditions import InputCondition
-    from training.data import eval_windows
-
     cfg = FeatureConfig()
     audio = [load_audio(p, cfg.sample_rate_hz) for p in sorted(FIXTURES.rglob("*.flac"))[:4]]
     noisy = InputCondition(snr_db=10.0)
@@ -269,13 +270,64 @@ def test_a_noisy_room_condition_adds_noise_at_its_snr_the_same_every_time() -> N
     assert 10 * np.log10(np.mean(audio[0] ** 2) / np.mean(noise**2)) == pytest.approx(10.0, abs=0.05)
 
 
+@pytest.mark.parametrize("codec", ["mp3", "opus"])
+def test_a_codec_round_trip_keeps_length_and_timing_and_is_the_same_every_time(codec: str) -> None:
+    from training.augment import CODECS, codec_round_trip
+
+    cfg = FeatureConfig()
+    speech = load_audio(sorted(FIXTURES.rglob("*.flac"))[0], cfg.sample_rate_hz)
+    for level in CODECS[codec][2]:
+        coded = codec_round_trip(speech, cfg.sample_rate_hz, codec, level)
+        assert coded.shape == speech.shape and coded.dtype == np.float32
+        assert np.array_equal(coded, codec_round_trip(speech, cfg.sample_rate_hz, codec, level))
+        error = coded - speech  # no delay: the decoded audio lines up with the clip, sample for sample
+        snr = 10 * np.log10(np.sum(speech**2) / np.sum(error**2))
+        assert 8.0 < snr < 45.0, (codec, level, snr)  # altered, audibly, but still the same speech
+    harsh, mild = (codec_round_trip(speech, cfg.sample_rate_hz, codec, lv) for lv in CODECS[codec][2][::-1])
+    assert np.sum((harsh - speech) ** 2) > np.sum((mild - speech) ** 2)
+
+def test_a_rate_a_codec_cannot_encode_is_a_clear_error() -> None:
+    from training.augment import codec_round_trip
+
+    with pytest.raises(TrainingError, match="opus codec cannot encode 44100 Hz"):  # Opus: 8-48 kHz, not 44.1
+        codec_round_trip(np.zeros(44100, np.float32), 44100, "opus", 0.9)
+
+
+def test_codec_renderings_are_opt_in_and_change_only_the_copies_they_draw() -> None:
+    from training.augment import random_chain
+
+    speech = load_audio(sorted(FIXTURES.rglob("*.flac"))[0], 16000)
+
+    def render(share: float, seed: int) -> np.ndarray:
+        return random_chain(speech, 16000, np.random.default_rng([0, seed]), share)
+
+    # without codecs the chain draws exactly what it drew before they existed (the shipped model's bank)
+    assert all(np.array_equal(render(0.0, s), random_chain(speech, 16000, np.random.default_rng([0, s])))
+               for s in range(4))
+    changed = [not np.array_equal(render(1.0, s), render(0.0, s)) for s in range(4)]
+    assert all(changed)
+    assert np.array_equal(render(1.0, 2), render(1.0, 2))
+
+
+def test_a_codec_condition_scores_the_audio_through_it() -> None:
+    cfg = FeatureConfig()
+    audio = [load_audio(p, cfg.sample_rate_hz) for p in sorted(FIXTURES.rglob("*.flac"))[:3]]
+    coded = InputCondition(codec="mp3")
+    first, again = coded.windows(audio, cfg, log=lambda *_: None), coded.windows(audio, cfg, log=lambda *_: None)
+    clean = eval_windows(audio, cfg)
+    assert np.array_equal(first.windows, again.windows) and first.windows.shape == clean.windows.shape
+    assert not np.allclose(first.windows, clean.windows, atol=0.1)
+    assert coded.suffix == "-mp3" and not coded.plain and "mp3" in coded.describe()
+    assert InputCondition(snr_db=10.0, codec="opus").suffix == "-snr10dB-opus"
+
+
 def test_a_bank_rendered_in_two_processes_equals_one_rendered_in_one() -> None:
-    from training.data import build_bank
+    from training.data import Rendering, build_bank
 
     cfg = FeatureConfig()
     clips, audio, _ = load_dataset([str(FIXTURES / "tess"), str(FIXTURES / "savee")], cfg, log=lambda *_: None)
-    one = build_bank(clips, audio, cfg, copies=1, seed=2)
-    two = build_bank(clips, audio, cfg, copies=1, seed=2, parallel=2)
+    one = build_bank(clips, audio, cfg, Rendering(copies=1, seed=2, codec_share=0.5))
+    two = build_bank(clips, audio, cfg, Rendering(copies=1, seed=2, codec_share=0.5), parallel=2)
     assert np.array_equal(one.logmel, two.logmel) and np.array_equal(one.offsets, two.offsets)
     assert np.array_equal(one.item_clip, two.item_clip) and np.array_equal(one.item_copy, two.item_copy)
     assert all(np.array_equal(a, b) for a, b in zip(one.starts, two.starts, strict=True))

@@ -113,7 +113,13 @@ def test_cv_rescored_at_a_lower_gain_keeps_the_plain_figures(tmp_path: Path) -> 
     cross_validate(clips, audio, cfg, recipe, 2, tmp_path, None, log=lambda *_: None, rescore=True,
                    condition=InputCondition(snr_db=10.0, gain_db=-30.0))
     noisy = json.loads((tmp_path / "cv-snr10dB-gain-30dB.json").read_text())
-    assert noisy["input_condition"] == {"gain_db": -30.0, "snr_db": 10.0} and "10 dB SNR" in noisy["protocol"]
+    assert noisy["input_condition"] == {"gain_db": -30.0, "snr_db": 10.0, "codec": None}
+    assert "10 dB SNR" in noisy["protocol"]
+    cross_validate(clips, audio, cfg, recipe, 2, tmp_path, None, log=lambda *_: None, rescore=True,
+                   condition=InputCondition(codec="opus"))
+    coded = json.loads((tmp_path / "cv-opus.json").read_text())
+    assert coded["input_condition"]["codec"] == "opus" and "through opus" in coded["protocol"]
+    assert coded["pooled_window"]["n"] == plain["pooled_window"]["n"]
     assert (tmp_path / "cv.json").read_text() == before
 
 

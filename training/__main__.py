@@ -12,6 +12,7 @@ from pathlib import Path
 from ser_live.config import FRONT_ENDS, NORMALIZATIONS, FeatureConfig
 from ser_live.errors import SerLiveError
 from training import TrainingError
+from training.augment import CODECS
 from training.conditions import InputCondition
 from training.train import Recipe
 
@@ -30,10 +31,12 @@ def _conditions(p: argparse.ArgumentParser) -> None:
                    help="scale the audio by DB (-30: a quiet microphone) and move the speech gate with it")
     p.add_argument("--snr-db", type=float, metavar="DB",
                    help="add coloured noise at this signal-to-noise ratio (10: a noisy room), seeded per clip")
+    p.add_argument("--codec", choices=sorted(CODECS),
+                   help="then encode and decode the audio at about 14 kbit/s, a voice message's rate")
 
 
 def _condition(args) -> InputCondition:
-    return InputCondition(gain_db=args.gain_db, snr_db=args.snr_db)
+    return InputCondition(gain_db=args.gain_db, snr_db=args.snr_db, codec=args.codec)
 
 
 def _widths(text: str) -> tuple[int, ...]:
@@ -51,6 +54,8 @@ def _recipe(p: argparse.ArgumentParser) -> None:
     p.add_argument("--epochs", type=int, default=d.epochs)
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--copies", type=int, default=d.copies, help="augmented renderings per clip")
+    p.add_argument("--codecs", type=float, default=d.codec_share, metavar="SHARE",
+                   help="share of the renderings that end in a lossy codec, MP3 or Opus (0 to 1)")
     p.add_argument("--threads", type=int, default=d.threads)
     p.add_argument("--widths", type=_widths, default=d.widths, metavar="W1,W2,...",
                    help="channels of the convolution blocks (capacity: ~4x the weights for 2x the widths)")
@@ -75,9 +80,11 @@ def _recipe(p: argparse.ArgumentParser) -> None:
 def _make_recipe(args) -> Recipe:
     if args.epochs < 1 or args.copies < 0 or args.threads < 1 or args.jobs < 1:
         raise SerLiveError("--epochs, --threads and --jobs must be >= 1 and --copies >= 0")
+    if not 0 <= args.codecs <= 1:
+        raise SerLiveError("--codecs is a share of the renderings, from 0 to 1")
     if not 0 <= args.distill < 1 or args.distill_temperature <= 0:
         raise SerLiveError("--distill must be in [0, 1) and --distill-temperature above 0")
-    return Recipe(epochs=args.epochs, seed=args.seed, copies=args.copies, threads=args.threads,
+    return Recipe(epochs=args.epochs, seed=args.seed, copies=args.copies, codec_share=args.codecs, threads=args.threads,
                   head=args.head, widths=args.widths, mask_labels=args.mask_labels,
                   distill_weight=args.distill, distill_temperature=args.distill_temperature)
 

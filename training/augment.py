@@ -6,9 +6,14 @@ Everything works on float32 mono audio at the feature rate; the result then goes
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
+import soundfile as sf
 import soxr
 from scipy import signal
+
+from training import TrainingError
 
 
 def gain(audio: np.ndarray, rng: np.random.Generator, low_db: float = -24.0, high_db: float = 6.0) -> np.ndarray:
@@ -75,8 +80,43 @@ def speed(audio: np.ndarray, sr: int, rng: np.random.Generator, spread: float = 
     return soxr.resample(audio, sr, int(round(sr / factor))).astype(np.float32)
 
 
-def random_chain(audio: np.ndarray, sr: int, rng: np.random.Generator) -> np.ndarray:
-    """One random microphone-and-room rendering of a clean clip."""
+# name: (libsndfile format, subtype, the compression levels a rendering draws from). At 16 kHz mono
+# MP3 0.3-0.95 is about 30-13 kbit/s and Opus 0.8-0.95 about 60-14 kbit/s: from a podcast to a
+# voice message. The harsh end (the upper level) is what ``InputCondition(codec=...)`` scores on.
+CODECS = {
+    "mp3": ("MP3", "MPEG_LAYER_III", (0.3, 0.95)),
+    "opus": ("OGG", "OPUS", (0.8, 0.95)),
+}
+
+
+def codec_round_trip(audio: np.ndarray, sr: int, name: str, level: float) -> np.ndarray:
+    """``audio`` encoded by a lossy codec and decoded again, in memory, same length.
+
+    libsndfile (bundled in the soundfile wheel, a Pi's too) encodes both, and the decoded samples
+    are the same on every run, so a rendering stays reproducible from its seed."""
+    fmt, subtype, _ = CODECS[name]
+    buffer = io.BytesIO()
+    try:
+        sf.write(buffer, np.clip(audio, -1.0, 1.0), sr, format=fmt, subtype=subtype, compression_level=level)
+        buffer.seek(0)
+        decoded, _ = sf.read(buffer, dtype="float32")
+    except (sf.LibsndfileError, TypeError, ValueError) as exc:
+        raise TrainingError(f"the {name} codec cannot encode {sr} Hz audio with this libsndfile: {exc}") from None
+    out = np.zeros(len(audio), dtype=np.float32)
+    out[: min(len(audio), len(decoded))] = decoded[: len(audio)]
+    return out
+
+
+def lossy_codec(audio: np.ndarray, sr: int, rng: np.random.Generator) -> np.ndarray:
+    """A recording as a phone app or a web call delivers it: MP3 or Opus at a random bit rate."""
+    name = str(rng.choice(sorted(CODECS)))
+    return codec_round_trip(audio, sr, name, float(rng.uniform(*CODECS[name][2])))
+
+
+def random_chain(audio: np.ndarray, sr: int, rng: np.random.Generator, codec_share: float = 0.0) -> np.ndarray:
+    """One random microphone-and-room rendering of a clean clip; ``codec_share`` of them then go
+    through a lossy codec, last, as a recording app does (0 draws nothing: the same renderings as
+    before the codecs existed)."""
     out = np.asarray(audio, dtype=np.float32)
     if rng.random() < 0.6:
         out = speed(out, sr, rng)
@@ -87,6 +127,8 @@ def random_chain(audio: np.ndarray, sr: int, rng: np.random.Generator) -> np.nda
     if rng.random() < 0.7:
         out = add_noise(out, rng)
     out = gain(out, rng)
+    if codec_share and rng.random() < codec_share:
+        out = lossy_codec(out, sr, rng)
     return out.astype(np.float32)
 
 

@@ -12,7 +12,7 @@ import hashlib
 import json
 import logging
 import sys
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -92,25 +92,34 @@ def _speech_starts(clip: ClipAnalysis, cfg: FeatureConfig, gate: GateConfig) -> 
     return np.asarray(good if good else candidates, dtype=np.int32)
 
 
-def _cache_key(clips: list[Clip], cfg: FeatureConfig, copies: int, seed: int) -> str:
+@dataclass(frozen=True)
+class Rendering:
+    """How a clip's augmented copies are made (``augment.random_chain``, seeded by clip and copy)."""
+
+    copies: int = 4
+    seed: int = 0
+    codec_share: float = 0.0  # share of the copies that end in a lossy codec (MP3 or Opus)
+
+
+def _cache_key(clips: list[Clip], cfg: FeatureConfig, rendering: Rendering) -> str:
     h = hashlib.sha256()
     # normalization happens per window, after the bank: it does not change what the bank holds
     window_level = ("normalization", "relative_floor_db", "front_end", "n_mfcc")
     frame_cfg = {k: v for k, v in cfg.to_dict().items() if k not in window_level}
-    h.update(json.dumps([frame_cfg, copies, seed, AUGMENT_VERSION]).encode())
+    h.update(json.dumps([frame_cfg, asdict(rendering), AUGMENT_VERSION]).encode())
     for clip in clips:  # by content, not path and time: a copied corpus (a new machine) keeps its cache
         digest = hashlib.sha256(clip.path.read_bytes()).hexdigest()
         h.update(f"{clip.path.name}|{clip.speaker}|{clip.label}|{digest}".encode())
     return h.hexdigest()[:20]
 
 
-def _bank_path(clips: list[Clip], cfg: FeatureConfig, copies: int, seed: int, cache_dir: Path) -> Path:
-    return Path(cache_dir) / f"bank-{_cache_key(clips, cfg, copies, seed)}.npz"
+def _bank_path(clips: list[Clip], cfg: FeatureConfig, rendering: Rendering, cache_dir: Path) -> Path:
+    return Path(cache_dir) / f"bank-{_cache_key(clips, cfg, rendering)}.npz"
 
 
-def load_bank(clips: list[Clip], cfg: FeatureConfig, copies: int, seed: int, cache_dir: Path) -> Bank | None:
+def load_bank(clips: list[Clip], cfg: FeatureConfig, rendering: Rendering, cache_dir: Path) -> Bank | None:
     """The cached bank of exactly these clips and settings, or None (CV worker processes read it)."""
-    path = _bank_path(clips, cfg, copies, seed, cache_dir)
+    path = _bank_path(clips, cfg, rendering, cache_dir)
     if not path.exists():
         return None
     data = np.load(path)
@@ -118,7 +127,7 @@ def load_bank(clips: list[Clip], cfg: FeatureConfig, copies: int, seed: int, cac
     return Bank(data["logmel"], data["offsets"], data["item_clip"], data["item_copy"], starts)
 
 
-def _render(audio: list[np.ndarray], first_clip: int, cfg: FeatureConfig, copies: int, seed: int
+def _render(audio: list[np.ndarray], first_clip: int, cfg: FeatureConfig, rendering: Rendering
             ) -> tuple[list[np.ndarray], list[int], list[int], list[np.ndarray]]:
     """Log-mel frames and speech starts of each clip and its renderings; clip numbers start at
     ``first_clip`` (they seed the augmentation, so a chunk renders as it would in one pass)."""
@@ -126,12 +135,13 @@ def _render(audio: list[np.ndarray], first_clip: int, cfg: FeatureConfig, copies
     detector = SpeechDetector()
     mels, item_clip, item_copy, starts = [], [], [], []
     for ci, samples in enumerate(audio, start=first_clip):
-        for copy in range(copies + 1):
+        for copy in range(rendering.copies + 1):
             if copy == 0:
                 rendered = samples
             else:
-                rng = np.random.default_rng([seed, ci, copy])
-                rendered = pad_to_window(augment.random_chain(samples, cfg.sample_rate_hz, rng), cfg, rng)
+                rng = np.random.default_rng([rendering.seed, ci, copy])
+                chain = augment.random_chain(samples, cfg.sample_rate_hz, rng, rendering.codec_share)
+                rendered = pad_to_window(chain, cfg, rng)
             analysed = offline_front_end(rendered, cfg, detector)
             mels.append(analysed.features.logmel.astype(np.float16))
             item_clip.append(ci)
@@ -140,17 +150,17 @@ def _render(audio: list[np.ndarray], first_clip: int, cfg: FeatureConfig, copies
     return mels, item_clip, item_copy, starts
 
 
-def build_bank(clips: list[Clip], audio: list[np.ndarray], cfg: FeatureConfig, copies: int, seed: int,
+def build_bank(clips: list[Clip], audio: list[np.ndarray], cfg: FeatureConfig, rendering: Rendering,
                cache_dir: Path | None = None, parallel: int = 1) -> Bank:
-    """Features of each clip plus ``copies`` augmented renderings (each seeded by clip and copy).
+    """Features of each clip plus its ``rendering.copies`` augmented renderings.
 
     ``parallel`` > 1 renders contiguous chunks of clips in that many processes: the same bank,
     sooner (rendering and the speech detector cost about 0.3 s of CPU per clip).
     """
     path = None
     if cache_dir is not None:
-        path = _bank_path(clips, cfg, copies, seed, cache_dir)
-        if (cached := load_bank(clips, cfg, copies, seed, cache_dir)) is not None:
+        path = _bank_path(clips, cfg, rendering, cache_dir)
+        if (cached := load_bank(clips, cfg, rendering, cache_dir)) is not None:
             return cached
     if parallel > 1 and len(audio) > 1:
         import multiprocessing
@@ -159,9 +169,9 @@ def build_bank(clips: list[Clip], audio: list[np.ndarray], cfg: FeatureConfig, c
         bounds = np.linspace(0, len(audio), parallel + 1).astype(int)
         with ProcessPoolExecutor(parallel, mp_context=multiprocessing.get_context("spawn")) as pool:
             parts = list(pool.map(_render, [audio[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)],
-                                  bounds[:-1].tolist(), [cfg] * parallel, [copies] * parallel, [seed] * parallel))
+                                  bounds[:-1].tolist(), [cfg] * parallel, [rendering] * parallel))
     else:
-        parts = [_render(audio, 0, cfg, copies, seed)]
+        parts = [_render(audio, 0, cfg, rendering)]
     mels = [m for part in parts for m in part[0]]
     starts = [s for part in parts for s in part[3]]
     bank = Bank(np.concatenate(mels), np.cumsum([0] + [len(m) for m in mels]).astype(np.int64),

@@ -137,7 +137,7 @@ def _run_job_in_worker(job: TrainJob, clips: list[Clip], cfg: FeatureConfig, rec
     """A worker process: the bank from the cache the parent wrote, then train and export."""
     if niced and hasattr(os, "nice"):
         os.nice(BESIDE_LEAD_NICENESS)
-    bank = load_bank(clips, cfg, recipe.copies, recipe.seed, cache_dir)
+    bank = load_bank(clips, cfg, recipe.rendering, cache_dir)
     if bank is None:
         raise TrainingError(f"{job.name}: feature cache vanished from {cache_dir}")
     start = time.time()
@@ -221,7 +221,7 @@ def cross_validate(clips, audio, cfg, recipe: Recipe, folds: int, out_dir: Path,
     reports) beside ``cv.json`` instead of replacing it.
     """
     if not condition.plain and not rescore:
-        raise TrainingError("--gain-db and --snr-db need --rescore: they score fold models, not train them")
+        raise TrainingError("--gain-db, --snr-db and --codec need --rescore: they score fold models, not train them")
     speakers = [c.speaker for c in clips]
     groups = corpus_folds(speakers) if by_corpus else speaker_folds(speakers, folds)
     previous = Path(out_dir) / "cv.json"
@@ -235,7 +235,7 @@ def cross_validate(clips, audio, cfg, recipe: Recipe, folds: int, out_dir: Path,
         raise TrainingError("--distill W and --teacher-cv go together")
     jobs = fold_jobs(clips, groups, out_dir, cfg, teacher_cv)
     start = time.time()
-    bank = build_bank(clips, audio, cfg, recipe.copies, recipe.seed, cache_dir, parallel)
+    bank = build_bank(clips, audio, cfg, recipe.rendering, cache_dir, parallel)
     run_jobs(jobs, bank, clips, cfg, recipe, cache_dir, parallel, log)
     return score_folds(clips, audio, cfg, recipe, groups, out_dir, log, condition, round(time.time() - start))
 
@@ -287,7 +287,7 @@ def score_folds(clips, audio, cfg, recipe: Recipe, groups: list[list[str]], out_
     summary = {
         "protocol": f"{_folds_name(groups)} (whole speakers per fold), int8 model, "
                     f"clip = mean probability of its speech windows{title}",
-        "input_condition": {"gain_db": condition.gain_db, "snr_db": condition.snr_db},
+        "input_condition": {"gain_db": condition.gain_db, "snr_db": condition.snr_db, "codec": condition.codec},
         "speakers": sorted({c.speaker for c in clips}),
         "recipe": recipe.to_dict(),
         "pooled_clip": metrics(ct, cp),
@@ -508,7 +508,7 @@ def train_command(data, out: Path, cfg: FeatureConfig, recipe: Recipe, actors=No
         teacher_card = json.loads(Path(teacher).with_suffix(".json").read_text()).get("card", {})
         card["teacher"] = {"file": Path(teacher).name, "recipe": teacher_card.get("recipe"),
                            "speaker_independent_cv": teacher_card.get("speaker_independent_cv")}
-    bank = build_bank(clips, audio, cfg, recipe.copies, recipe.seed, cache_dir, parallel)
+    bank = build_bank(clips, audio, cfg, recipe.rendering, cache_dir, parallel)
     if groups and not folds:
         log(f"reusing the {len(groups)} fold models in {cv_dir}: the same recipe, folds and features trained them")
     jobs = folds + [TrainJob("final", np.arange(len(clips)), out, card, final_teacher, lead=True)]

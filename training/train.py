@@ -12,7 +12,7 @@ import numpy as np
 from ser_live.config import EMOTIONS, FeatureConfig
 from training import TrainingError
 from training.augment import spec_augment
-from training.data import Bank, sample_windows
+from training.data import Bank, Rendering, sample_windows
 from training.datasets import Clip, corpus_labels
 from training.evaluate import FloatTFLite, predict_all
 from training.sessions import SessionSim
@@ -36,6 +36,9 @@ class Recipe:
     batch_size: int = 64
     crops_per_clip: int = 2
     copies: int = 4  # augmented renderings of each clip (plus the clean one)
+    # share of those renderings that end in a lossy codec, MP3 or Opus at 13-60 kbit/s (--codecs;
+    # docs/training.md, "Lossy codecs, measured")
+    codec_share: float = 0.0
     clean_fraction: float = 0.25  # share of crops taken from the clean rendering
     peak_lr: float = 3e-3
     warmup_epochs: int = 3
@@ -63,6 +66,10 @@ class Recipe:
     distill_temperature: float = 2.0
     seed: int = 0
     threads: int = 2
+
+    @property
+    def rendering(self) -> Rendering:
+        return Rendering(self.copies, self.seed, self.codec_share)
 
     def to_dict(self) -> dict:
         values = asdict(self)
