@@ -111,18 +111,18 @@ def masked_cross_entropy(label_smoothing: float, distill_weight: float = 0.0, te
         if distill_weight <= 0:
             return hard
         teacher = y_true[:, 2 * k:3 * k]
-        soft = ops.exp(ops.log(ops.clip(kept, eps, 1.0)) / temperature) * mask
-        soft = soft / ops.maximum(ops.sum(soft, axis=-1, keepdims=True), eps)
+        soft = soften(kept, mask, temperature, ops)
         kl = ops.sum(teacher * (ops.log(ops.clip(teacher, eps, 1.0)) - ops.log(ops.clip(soft, eps, 1.0))), axis=-1)
         return (1.0 - distill_weight) * hard + distill_weight * temperature**2 * kl
 
     return loss
 
 
-def soften(probs: np.ndarray, mask: np.ndarray, temperature: float) -> np.ndarray:
-    """A teacher's probabilities softened by ``temperature`` and renormalized over ``mask``."""
-    scaled = np.exp(np.log(np.clip(probs, 1e-7, 1.0)) / temperature) * mask
-    return (scaled / np.maximum(scaled.sum(axis=1, keepdims=True), 1e-7)).astype(np.float32)
+def soften(probs, mask, temperature: float, ops=np):
+    """Probabilities softened by ``temperature`` and renormalized over ``mask``: the teacher's with
+    numpy, the student's in the loss with ``keras.ops``, so both sides of the KL soften alike."""
+    scaled = ops.exp(ops.log(ops.clip(probs, 1e-7, 1.0)) / temperature) * mask
+    return scaled / ops.maximum(ops.sum(scaled, axis=-1, keepdims=True), 1e-7)
 
 
 def masked_accuracy(y_true, y_pred):
@@ -173,7 +173,7 @@ def _epoch_data(bank: Bank, clip_items: list[np.ndarray], clip_labels: np.ndarra
         y = lam[:, None] * y + (1 - lam[:, None]) * y[partner]
     parts = [y, mask]
     if teacher is not None:
-        parts.append(soften(predict_all(teacher, x), mask, recipe.distill_temperature))
+        parts.append(soften(predict_all(teacher, x), mask, recipe.distill_temperature).astype(np.float32))
     return x[..., None], np.concatenate(parts, axis=1)
 
 
