@@ -100,11 +100,13 @@ def test_a_teacher_that_heard_the_scored_voices_is_refused(tmp_path: Path) -> No
     with pytest.raises(TrainingError, match="float twin teacher.float.tflite is missing"):
         teacher_model(fold, cfg, {"ravdess:01"})  # the int8 file takes int8 input: the float twin teaches
     shutil.copy(SHIPPED_FLOAT, tmp_path / "teacher.float.tflite")
-    assert teacher_model(fold, cfg, {"ravdess:01"}) == tmp_path / "teacher.float.tflite"
+    assert teacher_model(fold, cfg, {"ravdess:01"}).float_path == tmp_path / "teacher.float.tflite"
     with pytest.raises(TrainingError, match="may have trained on ravdess:02"):
         teacher_model(fold, cfg, {"ravdess:01", "ravdess:02"})
     final = _teacher(tmp_path, {"training_data": {"locked_test_speakers_left_out": ["savee:KL", "tess:YAF"]}})
-    assert teacher_model(final, cfg, {"savee:KL", "tess:YAF"}) == tmp_path / "teacher.float.tflite"
+    checked = teacher_model(final, cfg, {"savee:KL", "tess:YAF"})
+    assert checked.float_path == tmp_path / "teacher.float.tflite"
+    assert checked.card["training_data"]["locked_test_speakers_left_out"] == ["savee:KL", "tess:YAF"]
     with pytest.raises(TrainingError, match="features differ"):
         teacher_model(_teacher(tmp_path, {"held_out": ["x"]}, {**cfg.to_dict(), "n_mels": 40}), cfg, {"x"})
     with pytest.raises(TrainingError, match="expected a .tflite model"):

@@ -108,11 +108,19 @@ class TrainJob:
     lead: bool = False  # the longest job (the final model): the others run niced beside it (``run_jobs``)
 
 
-def teacher_model(path: Path, cfg: FeatureConfig, scored_on: set[str]) -> Path:
+@dataclass(frozen=True)
+class Teacher:
+    """A checked teacher: its float twin (what teaches) and its model card (what the student's card cites)."""
+
+    float_path: Path
+    card: dict
+
+
+def teacher_model(path: Path, cfg: FeatureConfig, scored_on: set[str]) -> Teacher:
     """The float twin of a teacher model (``<name>.float.tflite``, which ``train`` writes beside the
-    int8 file), checked: the same features, and none of ``scored_on`` (the speakers the student
-    will be scored on) in its training data, or its knowledge of those voices would leak into the
-    student's figures."""
+    int8 file) and its card, checked: the same features, and none of ``scored_on`` (the speakers
+    the student will be scored on) in its training data, or its knowledge of those voices would
+    leak into the student's figures."""
     path = Path(path)
     meta_path = path.with_suffix(".json")
     if path.suffix != ".tflite" or not path.is_file() or not meta_path.is_file():
@@ -129,7 +137,7 @@ def teacher_model(path: Path, cfg: FeatureConfig, scored_on: set[str]) -> Path:
     twin = float_path_for(path)
     if not twin.is_file():
         raise TrainingError(f"teacher {path}: its float twin {twin.name} is missing (train writes it beside the model)")
-    return twin
+    return Teacher(twin, card)
 
 
 def _run_job_in_worker(job: TrainJob, clips: list[Clip], cfg: FeatureConfig, recipe: Recipe, cache_dir: Path,
@@ -202,7 +210,7 @@ def fold_jobs(clips: list[Clip], groups: list[list[str]], out_dir: Path, cfg: Fe
     jobs = []
     for k, held in enumerate(groups):
         train_ids = np.asarray([i for i, c in enumerate(clips) if c.speaker not in set(held)])
-        teacher = (teacher_model(Path(teacher_cv) / f"fold{k + 1}" / "model.tflite", cfg, set(held))
+        teacher = (teacher_model(Path(teacher_cv) / f"fold{k + 1}" / "model.tflite", cfg, set(held)).float_path
                    if teacher_cv else None)
         card = {"fold": k + 1, "held_out": held, **({"teacher": str(teacher)} if teacher else {})}
         jobs.append(TrainJob(f"fold {k + 1}", train_ids, Path(out_dir) / f"fold{k + 1}" / "model", card, teacher))
@@ -503,11 +511,12 @@ def train_command(data, out: Path, cfg: FeatureConfig, recipe: Recipe, actors=No
     folds = fold_jobs(clips, groups, cv_dir, cfg, teacher_cv)
     if trained_folds(cv_dir, recipe, folds, cfg):
         folds = []
-    final_teacher = teacher_model(teacher, cfg, {c.speaker for c in locked_clips}) if teacher else None
+    final_teacher = None
     if teacher:
-        teacher_card = json.loads(Path(teacher).with_suffix(".json").read_text()).get("card", {})
-        card["teacher"] = {"file": Path(teacher).name, "recipe": teacher_card.get("recipe"),
-                           "speaker_independent_cv": teacher_card.get("speaker_independent_cv")}
+        checked = teacher_model(teacher, cfg, {c.speaker for c in locked_clips})
+        final_teacher = checked.float_path
+        card["teacher"] = {"file": Path(teacher).name, "recipe": checked.card.get("recipe"),
+                           "speaker_independent_cv": checked.card.get("speaker_independent_cv")}
     bank = build_bank(clips, audio, cfg, recipe.rendering, cache_dir, parallel)
     if groups and not folds:
         log(f"reusing the {len(groups)} fold models in {cv_dir}: the same recipe, folds and features trained them")
