@@ -81,8 +81,9 @@ def speed(audio: np.ndarray, sr: int, rng: np.random.Generator, spread: float = 
 
 
 # name: (libsndfile format, subtype, the compression levels a rendering draws from). At 16 kHz mono
-# MP3 0.3-0.95 is about 30-13 kbit/s and Opus 0.8-0.95 about 60-14 kbit/s: from a podcast to a
-# voice message. The harsh end (the upper level) is what ``InputCondition(codec=...)`` scores on.
+# MP3 0.3-0.95 is about 36-13 kbit/s and Opus 0.8-0.95 about 59-14 kbit/s (median over speech clips,
+# container included): a podcast to a voice message. The harsh end (the upper level) is what
+# ``InputCondition(codec=...)`` scores on.
 CODECS = {
     "mp3": ("MP3", "MPEG_LAYER_III", (0.3, 0.95)),
     "opus": ("OGG", "OPUS", (0.8, 0.95)),
