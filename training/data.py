@@ -94,11 +94,12 @@ def _speech_starts(clip: ClipAnalysis, cfg: FeatureConfig, gate: GateConfig) -> 
 
 @dataclass(frozen=True)
 class Rendering:
-    """How a clip's augmented copies are made (``augment.random_chain``, seeded by clip and copy)."""
+    """How a clip's augmented copies are made (``augment.random_chain``, seeded by clip and copy);
+    ``Recipe.rendering`` gives a recipe's."""
 
-    copies: int = 4
-    seed: int = 0
-    codec_share: float = 0.0  # share of the copies that end in a lossy codec (MP3 or Opus)
+    copies: int
+    seed: int
+    codec_share: float  # share of the copies that end in a lossy codec (MP3 or Opus)
 
 
 def _cache_key(clips: list[Clip], cfg: FeatureConfig, rendering: Rendering) -> str:

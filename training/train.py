@@ -36,7 +36,7 @@ class Recipe:
     batch_size: int = 64
     crops_per_clip: int = 2
     copies: int = 4  # augmented renderings of each clip (plus the clean one)
-    # share of those renderings that end in a lossy codec, MP3 or Opus at 13-60 kbit/s (--codecs;
+    # share of those renderings that end in a lossy codec, MP3 or Opus at 13-59 kbit/s (--codecs;
     # docs/training.md, "Lossy codecs, measured")
     codec_share: float = 0.0
     clean_fraction: float = 0.25  # share of crops taken from the clean rendering
