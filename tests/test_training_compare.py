@@ -95,3 +95,24 @@ def test_an_ensemble_needs_every_runs_held_out_probabilities(tmp_path, capsys):
     assert main(["compare", f"masked={a0},{a1}"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "a cv.json alone cannot be ensembled" in err
+
+
+def test_a_run_from_before_an_option_existed_is_the_same_recipe_as_one_with_its_default(tmp_path, capsys):
+    """cv.json files written before ``codec_share`` and the codec condition existed trained and
+    scored without them: they group with today's runs at the defaults, not with other values."""
+    old = _cv_dir(tmp_path, "old", 0, 0.40, 70)  # no codec_share in its recipe, no codec in its condition
+
+    def today(name: str, seed: int, codec_share: float = 0.0, codec: str | None = None) -> Path:
+        run = _cv_dir(tmp_path, name, seed, 0.46, 30)
+        summary = json.loads((run / "cv.json").read_text())
+        summary["recipe"]["codec_share"] = codec_share
+        summary["input_condition"]["codec"] = codec
+        (run / "cv.json").write_text(json.dumps(summary))
+        return run
+
+    assert main(["compare", f"shipped={old},{today('new', 1)}"]) == 0
+    assert "shipped: mean of 2 seeds" in capsys.readouterr().out
+    assert main(["compare", f"shipped={old},{today('codecs', 1, codec_share=0.3)}"]) == 2
+    assert "differ in more than the seed" in capsys.readouterr().err
+    assert main(["compare", f"shipped={old}", f"opus={today('opus', 1, codec='opus')}"]) == 2
+    assert "same input condition" in capsys.readouterr().err

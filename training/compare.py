@@ -21,8 +21,10 @@ import numpy as np
 
 from training import TrainingError
 from training.calibration import OutOfFold, clip_mean
+from training.conditions import AS_RECORDED
 from training.evaluate import metrics
 from training.pipeline import foreign_verdicts, per_corpus
+from training.train import Recipe
 
 NOT_THE_RECIPE = ("seed", "threads")  # what may differ between the runs of one recipe
 
@@ -57,12 +59,13 @@ def run_figures(name: str, seed: int, pooled_clip: dict, corpora: dict) -> RunFi
 
 
 def _setup(summary: dict) -> tuple:
+    """Folds and input condition; a run from before a condition existed was scored without it."""
     folds = tuple(tuple(f["held_out"]) for f in summary["folds"])
-    return folds, json.dumps(summary.get("input_condition"), sort_keys=True)
+    return folds, json.dumps({**AS_RECORDED.to_dict(), **summary.get("input_condition", {})}, sort_keys=True)
 
 
 def _recipe(summary: dict) -> dict:
-    return {k: v for k, v in summary["recipe"].items() if k not in NOT_THE_RECIPE}
+    return {k: v for k, v in Recipe.stored(summary["recipe"]).items() if k not in NOT_THE_RECIPE}
 
 
 def compare(groups: dict[str, list[Path]]) -> dict[str, list[RunFigures]]:

@@ -32,6 +32,10 @@ class InputCondition:
     codec: str | None = None
     seed: int = 0
 
+    def to_dict(self) -> dict:
+        """What a cv.json records (the seed aside: it only varies the noise)."""
+        return {"gain_db": self.gain_db, "snr_db": self.snr_db, "codec": self.codec}
+
     @property
     def plain(self) -> bool:
         return not self.gain_db and self.snr_db is None and self.codec is None

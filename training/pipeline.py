@@ -295,7 +295,7 @@ def score_folds(clips, audio, cfg, recipe: Recipe, groups: list[list[str]], out_
     summary = {
         "protocol": f"{_folds_name(groups)} (whole speakers per fold), int8 model, "
                     f"clip = mean probability of its speech windows{title}",
-        "input_condition": {"gain_db": condition.gain_db, "snr_db": condition.snr_db, "codec": condition.codec},
+        "input_condition": condition.to_dict(),
         "speakers": sorted({c.speaker for c in clips}),
         "recipe": recipe.to_dict(),
         "pooled_clip": metrics(ct, cp),
@@ -463,8 +463,7 @@ def trained_folds(cv_dir: Path, recipe: Recipe, jobs: list[TrainJob], cfg: Featu
     if not jobs or not summary.is_file():
         return False
     old = json.loads(summary.read_text())
-    old_recipe = {**Recipe().to_dict(), **old.get("recipe", {})}  # a key added since then has its default
-    if old_recipe != recipe.to_dict() or [f["held_out"] for f in old.get("folds", [])] != [
+    if Recipe.stored(old.get("recipe", {})) != recipe.to_dict() or [f["held_out"] for f in old.get("folds", [])] != [
             j.card["held_out"] for j in jobs]:
         return False
     for job in jobs:

@@ -76,6 +76,12 @@ class Recipe:
         values["widths"] = list(self.widths)
         return values
 
+    @classmethod
+    def stored(cls, values: dict) -> dict:
+        """A recipe as a cv.json or model card of any version holds it, with the keys added since
+        (``codec_share``, ...) at their defaults: what that run trained with."""
+        return {**cls().to_dict(), **values}
+
 
 def label_masks(clips: list[Clip], own_labels_only: bool = True) -> np.ndarray:
     """``(clips, classes)`` 1.0 where the clip's corpus has that label (``corpus_labels``), else 0;
