@@ -286,6 +286,7 @@ def test_a_codec_round_trip_keeps_length_and_timing_and_is_the_same_every_time(c
     harsh, mild = (codec_round_trip(speech, cfg.sample_rate_hz, codec, lv) for lv in CODECS[codec][2][::-1])
     assert np.sum((harsh - speech) ** 2) > np.sum((mild - speech) ** 2)
 
+
 def test_a_rate_a_codec_cannot_encode_is_a_clear_error() -> None:
     from training.augment import codec_round_trip
 
@@ -301,11 +302,11 @@ def test_codec_renderings_are_opt_in_and_change_only_the_copies_they_draw() -> N
     def render(share: float, seed: int) -> np.ndarray:
         return random_chain(speech, 16000, np.random.default_rng([0, seed]), share)
 
-    # without codecs the chain draws exactly what it drew before they existed (the shipped model's bank)
+    # share 0 is the default, and the codec branch then draws nothing: the chain the shipped model's
+    # bank was rendered with (its CV rerun after this change gave the same figures to the last digit)
     assert all(np.array_equal(render(0.0, s), random_chain(speech, 16000, np.random.default_rng([0, s])))
                for s in range(4))
-    changed = [not np.array_equal(render(1.0, s), render(0.0, s)) for s in range(4)]
-    assert all(changed)
+    assert all(not np.array_equal(render(1.0, s), render(0.0, s)) for s in range(4))  # share 1: every copy coded
     assert np.array_equal(render(1.0, 2), render(1.0, 2))
 
 
