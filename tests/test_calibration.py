@@ -17,7 +17,15 @@ from ser_live.errors import ModelError
 from ser_live.model import Calibration, EmotionClassifier, ModelMetadata
 from ser_live.processor import ProcessorSettings, StreamProcessor
 from tests.conftest import REPO, fixture_clips
-from training.calibration import OutOfFold, clip_temperature_check, ece, fit_temperature, write_calibration
+from training.calibration import (
+    OutOfFold,
+    class_bias_check,
+    clip_temperature_check,
+    ece,
+    fit_class_bias,
+    fit_temperature,
+    write_calibration,
+)
 
 
 def _copy_model(model_path: Path, folder: Path) -> Path:
@@ -114,6 +122,29 @@ def test_a_clip_temperature_is_measured_cross_fitted_and_fixes_a_shyness_all_fol
     assert all(t < 1.0 for t in check["cross_fitted_temperatures"].values())
     assert check["ece_clip"]["with"] < 0.05 < 0.3 < check["ece_clip"]["without"]
     assert check["nll_clip"]["with"] < check["nll_clip"]["without"]
+
+
+def test_class_biases_are_fitted_and_measured_cross_fitted_and_fix_a_class_every_fold_overcalls() -> None:
+    """A model that adds 1.5 to calm's logit in every fold: the biases each fold gets from the
+    others lower calm, the verdicts it stole go back, and NLL and clip accuracy improve. A class
+    over-called in one fold only (a corpus the others never saw) is what they cannot fix."""
+    rng = np.random.default_rng(4)
+    clips, per_clip = 1200, 2
+    logits = rng.normal(0, 1.2, (clips, 8))
+    labels = np.asarray([rng.choice(8, p=p) for p in _softmax(logits)])
+    calm = 1
+    skewed = logits.copy()
+    skewed[:, calm] += 1.5
+    t, bias = fit_class_bias(_softmax(skewed), labels)
+    assert t == pytest.approx(1.0, abs=0.1) and bias[calm] == bias.min() and bias[calm] < -1.0
+    windows = np.repeat(_softmax(skewed), per_clip, axis=0)
+    oof = OutOfFold(windows.astype(np.float32), np.repeat(np.arange(clips), per_clip),
+                    np.ones(len(windows), dtype=bool), labels, np.arange(clips) % 3 + 1, np.full(clips, "x"))
+    check = class_bias_check(oof, windows)
+    assert all(fold["bias"]["calm"] < -1.0 for fold in check["cross_fitted"].values())
+    assert check["with"]["nll_clip"] < check["without"]["nll_clip"]
+    assert check["with"]["clip_accuracy"] > check["without"]["clip_accuracy"] + 0.03
+    assert check["with"]["clip_accuracy_per_corpus"]["x"] == check["with"]["clip_accuracy"]
 
 
 @pytest.mark.parametrize(("uncertain_below", "expect"), [(0.0, False), (1.0, True)])

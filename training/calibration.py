@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ser_live.model import Calibration, ModelMetadata
+from ser_live.config import EMOTIONS
+from ser_live.model import PROB_FLOOR, Calibration, ModelMetadata
 
 ECE_BINS = 15  # equal-width confidence bins, the usual choice (Guo et al. 2017)
 LOG_T_RANGE = (-2.0, 2.0)  # temperatures 0.14-7.4: far wider than any CNN here needs
@@ -119,6 +120,64 @@ def clip_temperature_check(clip_probs: np.ndarray, labels: np.ndarray, clip_fold
             "nll_clip": {"without": nll(clip_probs, labels), "with": nll(tried, labels)}}
 
 
+def fit_class_bias(probs: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:
+    """Temperature and one bias per class (mean zero) that minimize the negative log-likelihood:
+    bias-corrected temperature scaling (Alexandari et al. 2020), the usual post-hoc remedy for a
+    class given too often."""
+    from scipy.optimize import minimize
+
+    log_p = np.log(np.maximum(probs, PROB_FLOOR))
+    rows = np.arange(len(labels))
+
+    def loss(x: np.ndarray) -> float:
+        z = log_p / np.exp(x[0]) + np.concatenate([[0.0], x[1:]])
+        z -= z.max(axis=1, keepdims=True)
+        return float(np.mean(np.log(np.exp(z).sum(axis=1)) - z[rows, labels]))
+
+    res = minimize(loss, np.zeros(probs.shape[1]), method="L-BFGS-B")
+    bias = np.concatenate([[0.0], res.x[1:]])
+    return float(np.exp(res.x[0])), bias - bias.mean()
+
+
+def with_class_bias(probs: np.ndarray, temperature: float, bias: np.ndarray) -> np.ndarray:
+    """``log p / temperature + bias``, renormalized (the temperature alone is ``Calibration.apply``)."""
+    z = np.log(np.maximum(probs, PROB_FLOOR)) / temperature + bias
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def class_bias_check(oof: OutOfFold, calibrated: np.ndarray) -> dict:
+    """Class biases beside the temperature, fitted and measured cross-fitted like it and compared
+    with ``calibrated`` (the temperature alone, cross-fitted). Reported, not applied: unlike a
+    temperature they change verdicts, and where one fold holds out a corpus the others never saw,
+    the folds want opposite biases (docs/training.md)."""
+    from training.evaluate import metrics
+
+    folds = np.unique(oof.clip_fold)
+    tried = oof.window_probs.astype(np.float64)
+    per_fold = {}
+    for k in folds:
+        t_k, bias = fit_class_bias(*oof.speech_windows(folds[folds != k]))
+        per_fold[int(k)] = {"temperature": round(t_k, 4),
+                            "bias": {name: round(float(b), 3) for name, b in zip(EMOTIONS, bias, strict=True)}}
+        mine = oof.clip_fold[oof.window_clip] == k
+        tried[mine] = with_class_bias(oof.window_probs[mine], t_k, bias)
+    speech, n_clips, labels = oof.window_speech, len(oof.clip_labels), oof.clip_labels
+    w_labels = labels[oof.window_clip[speech]]
+    out: dict = {"cross_fitted": per_fold}
+    clips = {}
+    for name, windows in (("without", calibrated), ("with", tried)):
+        clips[name] = clip_mean(windows, oof.window_clip, speech, n_clips)
+        verdicts = clips[name].argmax(axis=1)
+        out[name] = {"ece_window": ece(windows[speech], w_labels), "ece_clip": ece(clips[name], labels),
+                     "nll_clip": nll(clips[name], labels),
+                     **{f"clip_{key}": value for key, value in metrics(labels, verdicts).items() if key != "n"},
+                     "clip_accuracy_per_corpus": {
+                         str(c): float((verdicts == labels)[oof.clip_corpus == c].mean())
+                         for c in np.unique(oof.clip_corpus)}}
+    return out
+
+
 Curves = dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]  # level -> (raw, calibrated, labels)
 
 
@@ -168,6 +227,7 @@ def calibration_summary(oof: OutOfFold, uncertain_below: float) -> tuple[dict, C
             "clips": int(mine.sum()), "accuracy": float((p.argmax(axis=1) == y).mean()),
             "mean_confidence": float(p.max(axis=1).mean()), "ece": ece(p, y)}
     summary["clip_temperature_tried"] = clip_temperature_check(cal_clip, oof.clip_labels, oof.clip_fold)
+    summary["class_bias_tried"] = class_bias_check(oof, calibrated)
     curves = {"window": (oof.window_probs[speech], calibrated[speech], w_labels),
               "clip": (raw_clip, cal_clip, oof.clip_labels)}
     return summary, curves
