@@ -10,6 +10,7 @@ import numpy as np
 
 from ser_live.config import EMOTIONS
 from ser_live.model import EmotionClassifier
+from training.calibration import clip_mean
 from training.data import EvalWindows
 
 
@@ -52,20 +53,6 @@ def metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
     }
 
 
-def clip_probs(probs: np.ndarray, ev: EvalWindows, n_clips: int) -> tuple[np.ndarray, int]:
-    """Mean probability of each clip's speech windows (all its windows if none is speech)."""
-    out = np.zeros((n_clips, probs.shape[1]), dtype=np.float32)
-    fallbacks = 0
-    for ci in range(n_clips):
-        mine = ev.clip_index == ci
-        speech = mine & ev.speech
-        if not speech.any():
-            fallbacks += 1
-            speech = mine
-        out[ci] = probs[speech].mean(axis=0)
-    return out, fallbacks
-
-
 DECIDED_MARGIN = 0.1  # a window the float model is decided on: its top two probabilities this far apart
 
 
@@ -98,8 +85,8 @@ def evaluate_probs(int8_probs: np.ndarray, float_probs: np.ndarray | None, ev: E
     w_true = clip_labels[ev.clip_index]
     w_pred = int8_probs.argmax(axis=1)
     speech = ev.speech
-    cprobs, fallbacks = clip_probs(int8_probs, ev, n_clips)
-    c_pred = cprobs.argmax(axis=1)
+    c_pred = clip_mean(int8_probs, ev.clip_index, speech, n_clips).argmax(axis=1)
+    fallbacks = n_clips - len(np.unique(ev.clip_index[speech]))  # clips judged on all their windows
     agreement = agreement_speech = agreement_decided = None
     if float_probs is not None:
         same = float_probs.argmax(axis=1) == w_pred
