@@ -126,13 +126,8 @@ def fit_class_bias(probs: np.ndarray, labels: np.ndarray) -> tuple[float, np.nda
     class given too often."""
     from scipy.optimize import minimize
 
-    log_p = np.log(np.maximum(probs, PROB_FLOOR))
-    rows = np.arange(len(labels))
-
     def loss(x: np.ndarray) -> float:
-        z = log_p / np.exp(x[0]) + np.concatenate([[0.0], x[1:]])
-        z -= z.max(axis=1, keepdims=True)
-        return float(np.mean(np.log(np.exp(z).sum(axis=1)) - z[rows, labels]))
+        return nll(with_class_bias(probs, float(np.exp(x[0])), np.concatenate([[0.0], x[1:]])), labels)
 
     res = minimize(loss, np.zeros(probs.shape[1]), method="L-BFGS-B")
     bias = np.concatenate([[0.0], res.x[1:]])
@@ -140,8 +135,9 @@ def fit_class_bias(probs: np.ndarray, labels: np.ndarray) -> tuple[float, np.nda
 
 
 def with_class_bias(probs: np.ndarray, temperature: float, bias: np.ndarray) -> np.ndarray:
-    """``log p / temperature + bias``, renormalized (the temperature alone is ``Calibration.apply``)."""
-    z = np.log(np.maximum(probs, PROB_FLOOR)) / temperature + bias
+    """``log p / temperature + bias``, renormalized. ``Calibration.apply`` is the temperature alone
+    in float32; this stays in float64, which the optimizer's finite differences need."""
+    z = np.log(np.maximum(probs, PROB_FLOOR).astype(np.float64)) / temperature + bias
     e = np.exp(z - z.max(axis=-1, keepdims=True))
     return e / e.sum(axis=-1, keepdims=True)
 
