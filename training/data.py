@@ -164,11 +164,10 @@ def build_bank(clips: list[Clip], audio: list[np.ndarray], cfg: FeatureConfig, r
         if (cached := load_bank(clips, cfg, rendering, cache_dir)) is not None:
             return cached
     if parallel > 1 and len(audio) > 1:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
+        from training.workers import worker_pool
 
         bounds = np.linspace(0, len(audio), parallel + 1).astype(int)
-        with ProcessPoolExecutor(parallel, mp_context=multiprocessing.get_context("spawn")) as pool:
+        with worker_pool(parallel) as pool:
             parts = list(pool.map(_render, [audio[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)],
                                   bounds[:-1].tolist(), [cfg] * parallel, [rendering] * parallel))
     else:

@@ -174,11 +174,10 @@ def run_jobs(jobs: list[TrainJob], bank, clips, cfg, recipe: Recipe, cache_dir: 
         return
     if cache_dir is None:
         raise TrainingError("--jobs > 1 needs the feature cache (--cache): worker processes read the bank from it")
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    from training.workers import worker_pool
 
     single = Recipe(**{**recipe.to_dict(), "widths": recipe.widths, "threads": 1})
-    with ProcessPoolExecutor(parallel, mp_context=multiprocessing.get_context("spawn")) as pool:
+    with worker_pool(parallel) as pool:
         lead = any(job.lead for job in jobs) and len(jobs) <= parallel  # one process a job: none runs two
         futures = [pool.submit(_run_job_in_worker, job, clips, cfg, single, cache_dir, lead and not job.lead)
                    for job in jobs]
