@@ -27,6 +27,7 @@ from ser_live.errors import AudioFileError
 from ser_live.model import EmotionClassifier
 from ser_live.processor import ProcessorSettings, StreamProcessor, WindowResult
 from ser_live.resample import StreamResampler
+from ser_live.workers import worker_pool
 
 BLOCK_S = 10.0  # decoded and processed at a time: memory is a few blocks, whatever the file's length
 PROGRESS_POLL_S = 0.25
@@ -222,13 +223,10 @@ class _Runner:
         self.done = 0.0
         self.pool: concurrent.futures.ProcessPoolExecutor | None = None
         if jobs > 1:
-            context = multiprocessing.get_context("spawn")  # no fork of a process that has threads
-            self.seconds = context.Value("d", 0.0)
+            self.seconds = multiprocessing.get_context("spawn").Value("d", 0.0)  # the pool's context
             self.children_before = set(multiprocessing.active_children())
-            self.pool = concurrent.futures.ProcessPoolExecutor(
-                max_workers=jobs, mp_context=context, initializer=_worker_init,
-                initargs=(processor.classifier.model_path, processor.settings, self.seconds),
-            )
+            self.pool = worker_pool(jobs, _worker_init,
+                                    (processor.classifier.model_path, processor.settings, self.seconds))
 
     def _step(self, seconds: float) -> None:
         self.done += seconds

@@ -164,7 +164,7 @@ def build_bank(clips: list[Clip], audio: list[np.ndarray], cfg: FeatureConfig, r
         if (cached := load_bank(clips, cfg, rendering, cache_dir)) is not None:
             return cached
     if parallel > 1 and len(audio) > 1:
-        from training.workers import worker_pool
+        from ser_live.workers import worker_pool
 
         bounds = np.linspace(0, len(audio), parallel + 1).astype(int)
         with worker_pool(parallel) as pool:

@@ -174,7 +174,7 @@ def run_jobs(jobs: list[TrainJob], bank, clips, cfg, recipe: Recipe, cache_dir: 
         return
     if cache_dir is None:
         raise TrainingError("--jobs > 1 needs the feature cache (--cache): worker processes read the bank from it")
-    from training.workers import worker_pool
+    from ser_live.workers import worker_pool
 
     single = Recipe(**{**recipe.to_dict(), "widths": recipe.widths, "threads": 1})
     with worker_pool(parallel) as pool:
