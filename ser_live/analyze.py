@@ -27,7 +27,7 @@ from ser_live.errors import AudioFileError
 from ser_live.model import EmotionClassifier
 from ser_live.processor import ProcessorSettings, StreamProcessor, WindowResult
 from ser_live.resample import StreamResampler
-from ser_live.workers import worker_pool
+from ser_live.workers import shared_value, worker_pool
 
 BLOCK_S = 10.0  # decoded and processed at a time: memory is a few blocks, whatever the file's length
 PROGRESS_POLL_S = 0.25
@@ -223,7 +223,7 @@ class _Runner:
         self.done = 0.0
         self.pool: concurrent.futures.ProcessPoolExecutor | None = None
         if jobs > 1:
-            self.seconds = multiprocessing.get_context("spawn").Value("d", 0.0)  # the pool's context
+            self.seconds = shared_value("d", 0.0)
             self.children_before = set(multiprocessing.active_children())
             self.pool = worker_pool(jobs, _worker_init,
                                     (processor.classifier.model_path, processor.settings, self.seconds))

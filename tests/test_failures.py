@@ -309,17 +309,23 @@ def test_ctrl_c_ends_a_run_whose_reader_stopped_reading(model_path: Path, tmp_pa
 
 
 @pytest.mark.slow
-def test_ctrl_c_during_analyze_jobs_ends_quietly_and_leaves_no_worker(model_path: Path) -> None:
-    """A terminal's Ctrl-C goes to the whole process group, workers included: the command ends
-    as interrupted (130), says nothing of dead workers, and no worker process outlives it."""
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGHUP], ids=["ctrl-c", "terminal-closed"])
+def test_ctrl_c_during_analyze_jobs_ends_quietly_and_leaves_no_worker(model_path: Path, sig: int) -> None:
+    """A terminal's Ctrl-C, or its closing (SIGHUP), goes to the whole process group, workers and
+    multiprocessing's resource tracker included: the command ends as interrupted (130), says
+    nothing of dead workers or helpers, and no worker process outlives it."""
     files = [str(p) for p in fixture_clips()] * 10  # far more than is done before the interrupt
+
+    def default_handlers() -> None:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.signal(signal.SIGHUP, signal.SIG_DFL)
+
     with subprocess.Popen([sys.executable, "-m", "ser_live", "--model", str(model_path), "analyze", "--json",
                            "--jobs", "2", *files], cwd=REPO, text=True, stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, start_new_session=True,
-                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)) as proc:
+                          stderr=subprocess.PIPE, start_new_session=True, preexec_fn=default_handlers) as proc:
         assert proc.stdout is not None
         json.loads(proc.stdout.readline())  # the workers are running
-        os.killpg(proc.pid, signal.SIGINT)
+        os.killpg(proc.pid, sig)
         stdout, stderr = proc.communicate(timeout=HANG_GUARD_S)
     assert proc.returncode == 130, stderr
     assert stderr == "", stderr
