@@ -22,8 +22,8 @@ from ser_live.errors import SerLiveError  # noqa: E402
 from training import TrainingError  # noqa: E402
 from training.data import Bank  # noqa: E402
 from training.datasets import Clip  # noqa: E402
-from training.evaluate import FloatTFLite, predict_all  # noqa: E402
-from training.pipeline import teacher_model  # noqa: E402
+from training.evaluate import FloatTFLite, MeanOf, predict_all  # noqa: E402
+from training.pipeline import fold_jobs, teacher_model  # noqa: E402
 from training.train import Recipe, _epoch_data, label_masks, masked_cross_entropy, soften  # noqa: E402
 
 SHIPPED = Path(__file__).resolve().parent.parent / "models" / "ser-cnn.tflite"
@@ -83,8 +83,8 @@ def test_the_teacher_sees_the_very_windows_the_student_trains_on() -> None:
     assert np.ptp(y[:, 2 * K:], axis=0).max() > 0.01  # the windows differ, so do the teacher's answers
 
 
-def _teacher(tmp_path: Path, card: dict, features: dict | None = None) -> Path:
-    model = tmp_path / "teacher.tflite"
+def _teacher(tmp_path: Path, card: dict, features: dict | None = None, name: str = "teacher") -> Path:
+    model = tmp_path / f"{name}.tflite"
     shutil.copy(SHIPPED, model)
     meta = json.loads(SHIPPED.with_suffix(".json").read_text())
     meta["card"] = card
@@ -121,3 +121,39 @@ def test_the_distill_options_are_checked() -> None:
     for bad in (["--distill", "1"], ["--distill", "-0.1"], ["--distill-temperature", "0"]):
         with pytest.raises(SerLiveError):
             _make_recipe(build_parser().parse_args(["cv", "--data", "x", *bad]))
+
+
+def test_an_ensemble_teacher_is_the_mean_of_its_models() -> None:
+    """Two seeds' models teach as one: the mean of their probabilities; one model alone teaches
+    exactly as before (a student distilled from one teacher is unchanged, to the bit)."""
+    from ser_live.model import EmotionClassifier
+
+    rng = np.random.default_rng(4)
+    windows = rng.normal(size=(3, *EmotionClassifier(SHIPPED).metadata.input_shape[1:3])).astype(np.float32)
+    one, other = FloatTFLite(SHIPPED_FLOAT), EmotionClassifier(SHIPPED)  # float twin and int8 path differ
+    a, b = predict_all(one, windows), predict_all(other, windows)
+    assert np.abs(a - b).max() > 1e-3
+    np.testing.assert_allclose(predict_all(MeanOf([one, other]), windows), (a + b) / 2, rtol=1e-6, atol=1e-7)
+    assert np.array_equal(predict_all(MeanOf([one]), windows), a)
+
+
+def test_each_fold_learns_from_every_teacher_cvs_same_fold(tmp_path: Path) -> None:
+    cfg = FeatureConfig(normalization=json.loads(SHIPPED.with_suffix(".json").read_text())["features"]
+                        ["normalization"])
+    groups = [["ravdess:01"], ["ravdess:02"]]
+    cvs = [tmp_path / "cv-seed1", tmp_path / "cv-seed2"]
+    for cv in cvs:
+        for k, held in enumerate(groups, start=1):
+            (cv / f"fold{k}").mkdir(parents=True)
+            _teacher(cv / f"fold{k}", {"fold": k, "held_out": held}, name="model")
+            shutil.copy(SHIPPED_FLOAT, cv / f"fold{k}" / "model.float.tflite")
+    clips = [Clip(Path(f"{s}-{e}.wav"), e, f"ravdess:0{s}", "ravdess") for s in (1, 2) for e in EMOTIONS]
+    jobs = fold_jobs(clips, groups, tmp_path / "student", cfg, cvs)
+    for k, job in enumerate(jobs, start=1):
+        expected = tuple(cv / f"fold{k}" / "model.float.tflite" for cv in cvs)
+        assert job.teachers == expected and job.card["teachers"] == [str(p) for p in expected]
+        assert all(clips[i].speaker not in groups[k - 1] for i in job.train_ids)
+    assert fold_jobs(clips, groups, tmp_path / "student", cfg)[0].teachers == ()
+    # other folds than the teachers': fold 2's teachers never left ravdess:01 out
+    with pytest.raises(TrainingError, match="fold2/model.tflite may have trained on ravdess:01"):
+        fold_jobs(clips, [["ravdess:01"], ["ravdess:01", "ravdess:02"]], tmp_path / "student", cfg, cvs)

@@ -193,21 +193,23 @@ def test_three_corpora_parallel_folds_calibration_and_the_locked_test(tmp_path: 
     # job, the folds run niced beside the final model.
     lines = []
 
-    def student(teacher: Path) -> dict:
+    def student(*teachers: Path) -> dict:
         return train_command([str(fixtures / "ravdess"), str(fixtures / "tess"), str(fixtures / "savee")],
                              tmp_path / "student", FeatureConfig(), replace(recipe, distill_weight=0.5), actors="1-2",
                              cv_folds=2, cache_dir=tmp_path / "cache", log=lines.append, parallel=3,
-                             locked=frozenset({"savee:KL"}), cv_dir=tmp_path / "cv-student", teacher=teacher,
-                             teacher_cv=tmp_path / "cv")
+                             locked=frozenset({"savee:KL"}), cv_dir=tmp_path / "cv-student", teachers=teachers,
+                             teacher_cvs=[tmp_path / "cv"])
 
     with pytest.raises(TrainingError, match="may have trained on savee:KL"):
         student(tmp_path / "cv" / "fold1" / "model.tflite")
+    with pytest.raises(TrainingError, match="give each --teacher its CV"):
+        student(out.with_name("three.tflite"), out.with_name("three.tflite"))
     card = student(out.with_name("three.tflite"))["card"]
-    assert card["teacher"]["file"] == "three.tflite" and card["recipe"]["distill_weight"] == 0.5
-    assert card["teacher"]["recipe"]["seed"] == 4 and card["locked_test"]["clip"]["n"] == 2
+    assert [t["file"] for t in card["teachers"]] == ["three.tflite"] and card["recipe"]["distill_weight"] == 0.5
+    assert card["teachers"][0]["recipe"]["seed"] == 4 and card["locked_test"]["clip"]["n"] == 2
     for k in (1, 2):
         fold = json.loads((tmp_path / "cv-student" / f"fold{k}" / "model.json").read_text())["card"]
-        assert fold["teacher"] == str(tmp_path / "cv" / f"fold{k}" / "model.float.tflite")
+        assert fold["teachers"] == [str(tmp_path / "cv" / f"fold{k}" / "model.float.tflite")]
     trained = [line for line in lines if " trained in " in line]
     assert len(trained) == 3 and all(line.endswith("(niced)") == line.startswith("fold") for line in trained)
 

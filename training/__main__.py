@@ -73,8 +73,9 @@ def _recipe(p: argparse.ArgumentParser) -> None:
     p.add_argument("--distill", type=float, default=d.distill_weight, metavar="W",
                    help="learn W of the loss from a teacher model's softened probabilities (0: labels only)")
     p.add_argument("--distill-temperature", type=float, default=d.distill_temperature, metavar="TAU")
-    p.add_argument("--teacher-cv", metavar="DIR",
-                   help="with --distill: a CV on the same folds; fold k learns from its fold k model")
+    p.add_argument("--teacher-cv", metavar="DIR", action="append", default=[],
+                   help="with --distill: a CV on the same folds; fold k learns from its fold k model "
+                        "(repeated: from the mean of their fold k models, an ensemble teacher)")
 
 
 def _make_recipe(args) -> Recipe:
@@ -104,8 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="first run speaker-held-out CV with this many folds and put it in the model card")
     p.add_argument("--cv-dir", help="where the CV goes (default runs/cv-<out name>); fold models a finished CV "
                                     "of the same recipe, folds and features left there are reused")
-    p.add_argument("--teacher", metavar="MODEL.tflite",
-                   help="with --distill: the model the final model learns from (trained without the locked speakers)")
+    p.add_argument("--teacher", metavar="MODEL.tflite", action="append", default=[],
+                   help="with --distill: the model the final model learns from (trained without the locked "
+                        "speakers; repeated: the mean of them), each with its --teacher-cv in the same order")
 
     p = sub.add_parser("cv", help="speaker-held-out cross-validation (folds of whole speakers)")
     _common(p)
@@ -162,8 +164,7 @@ def run(argv: list[str] | None = None) -> int:
 
         train_command(args.data, out, cfg, _make_recipe(args), args.actors, args.drop_label, args.cv, cache,
                       parallel=args.jobs, cv_dir=Path(args.cv_dir) if args.cv_dir else None,
-                      teacher=Path(args.teacher) if args.teacher else None,
-                      teacher_cv=Path(args.teacher_cv) if args.teacher_cv else None)
+                      teachers=[Path(t) for t in args.teacher], teacher_cvs=[Path(t) for t in args.teacher_cv])
     elif args.command == "cv":
         from training.datasets import LOCKED_TEST_SPEAKERS
         from training.pipeline import cross_validate, load_dataset, split_locked
@@ -172,7 +173,7 @@ def run(argv: list[str] | None = None) -> int:
         clips, audio, _, _ = split_locked(clips, audio, LOCKED_TEST_SPEAKERS)  # never for recipe decisions
         cross_validate(clips, audio, cfg, _make_recipe(args), args.folds, Path(args.out_dir), cache,
                        rescore=args.rescore, condition=_condition(args), parallel=args.jobs,
-                       by_corpus=args.by_corpus, teacher_cv=Path(args.teacher_cv) if args.teacher_cv else None)
+                       by_corpus=args.by_corpus, teacher_cvs=[Path(t) for t in args.teacher_cv])
     elif args.command == "evaluate":
         from training.pipeline import evaluate_command
 

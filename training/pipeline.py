@@ -6,6 +6,7 @@ import json
 import os
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,9 +90,9 @@ def _representative(bank, clip_ids, cfg, seed, sessions, n=1000) -> np.ndarray:
 
 
 def fit_and_export(bank, clips, audio_ids, cfg, recipe: Recipe, out_stem: Path, card: dict, log=print,
-                   teacher: Path | None = None):
+                   teachers: tuple[Path, ...] = ()):
     sessions = make_sessions(bank, clips, audio_ids, cfg)
-    model = train_model(bank, audio_ids, clips, cfg, recipe, sessions, log=log, teacher=teacher)
+    model = train_model(bank, audio_ids, clips, cfg, recipe, sessions, log=log, teachers=teachers)
     rep = _representative(bank, audio_ids, cfg, recipe.seed, sessions)
     return export_model(model, rep, out_stem, cfg, card, sessions.prior if sessions else None)
 
@@ -104,7 +105,7 @@ class TrainJob:
     train_ids: np.ndarray  # indices into the clip list
     stem: Path
     card: dict
-    teacher: Path | None = None  # the model distilled from (``Recipe.distill_weight``)
+    teachers: tuple[Path, ...] = ()  # the models distilled from, their mean (``Recipe.distill_weight``)
     lead: bool = False  # the longest job (the final model): the others run niced beside it (``run_jobs``)
 
 
@@ -150,7 +151,7 @@ def _run_job_in_worker(job: TrainJob, clips: list[Clip], cfg: FeatureConfig, rec
         raise TrainingError(f"{job.name}: feature cache vanished from {cache_dir}")
     start = time.time()
     fit_and_export(bank, clips, job.train_ids, cfg, recipe, job.stem, job.card,
-                   log=lambda line: print(f"[{job.name}] {line.strip()}", flush=True), teacher=job.teacher)
+                   log=lambda line: print(f"[{job.name}] {line.strip()}", flush=True), teachers=job.teachers)
     return f"{job.name} trained in {time.time() - start:.0f} s{' (niced)' if niced else ''}"
 
 
@@ -170,7 +171,7 @@ def run_jobs(jobs: list[TrainJob], bank, clips, cfg, recipe: Recipe, cache_dir: 
     """
     if parallel <= 1:
         for job in jobs:
-            fit_and_export(bank, clips, job.train_ids, cfg, recipe, job.stem, job.card, log=log, teacher=job.teacher)
+            fit_and_export(bank, clips, job.train_ids, cfg, recipe, job.stem, job.card, log=log, teachers=job.teachers)
         return
     if cache_dir is None:
         raise TrainingError("--jobs > 1 needs the feature cache (--cache): worker processes read the bank from it")
@@ -204,24 +205,25 @@ def _percent(value: float | None) -> str:
 
 
 def fold_jobs(clips: list[Clip], groups: list[list[str]], out_dir: Path, cfg: FeatureConfig,
-              teacher_cv: Path | None = None) -> list[TrainJob]:
-    """One job a fold; with ``teacher_cv`` (a CV on the same folds) fold k distills from its fold k."""
+              teacher_cvs: Sequence[Path] = ()) -> list[TrainJob]:
+    """One job a fold; with ``teacher_cvs`` (CVs on the same folds) fold k distills from the mean
+    of their fold k models."""
     jobs = []
     for k, held in enumerate(groups):
         train_ids = np.asarray([i for i, c in enumerate(clips) if c.speaker not in set(held)])
-        teacher = (teacher_model(Path(teacher_cv) / f"fold{k + 1}" / "model.tflite", cfg, set(held)).float_path
-                   if teacher_cv else None)
-        card = {"fold": k + 1, "held_out": held, **({"teacher": str(teacher)} if teacher else {})}
-        jobs.append(TrainJob(f"fold {k + 1}", train_ids, Path(out_dir) / f"fold{k + 1}" / "model", card, teacher))
+        teachers = tuple(teacher_model(Path(cv) / f"fold{k + 1}" / "model.tflite", cfg, set(held)).float_path
+                         for cv in teacher_cvs)
+        card = {"fold": k + 1, "held_out": held, **({"teachers": [str(t) for t in teachers]} if teachers else {})}
+        jobs.append(TrainJob(f"fold {k + 1}", train_ids, Path(out_dir) / f"fold{k + 1}" / "model", card, teachers))
     return jobs
 
 
 def cross_validate(clips, audio, cfg, recipe: Recipe, folds: int, out_dir: Path, cache_dir: Path | None,
                    log=print, rescore: bool = False, condition: InputCondition = AS_RECORDED,
-                   parallel: int = 1, by_corpus: bool = False, teacher_cv: Path | None = None) -> dict:
+                   parallel: int = 1, by_corpus: bool = False, teacher_cvs: Sequence[Path] = ()) -> dict:
     """Speaker-held-out CV: each fold's whole speakers are unseen by its model; int8 figures.
-    ``by_corpus``: one fold per corpus instead of ``folds`` (leave one corpus out); ``teacher_cv``:
-    a CV on the same folds whose fold models are distilled from (``Recipe.distill_weight``).
+    ``by_corpus``: one fold per corpus instead of ``folds`` (leave one corpus out); ``teacher_cvs``:
+    CVs on the same folds whose fold models, averaged, are distilled from (``Recipe.distill_weight``).
 
     With ``rescore`` the fold models already in ``out_dir`` are scored again, not retrained;
     a rescore under another input ``condition`` writes ``cv<condition suffix>.json`` (and its
@@ -238,9 +240,9 @@ def cross_validate(clips, audio, cfg, recipe: Recipe, folds: int, out_dir: Path,
         old = json.loads(previous.read_text())
         recipe = Recipe(**{**old["recipe"], "widths": tuple(old["recipe"]["widths"])})
         return score_folds(clips, audio, cfg, recipe, groups, out_dir, log, condition, old["seconds"])
-    if (recipe.distill_weight > 0) != (teacher_cv is not None):
+    if (recipe.distill_weight > 0) != bool(teacher_cvs):
         raise TrainingError("--distill W and --teacher-cv go together")
-    jobs = fold_jobs(clips, groups, out_dir, cfg, teacher_cv)
+    jobs = fold_jobs(clips, groups, out_dir, cfg, teacher_cvs)
     start = time.time()
     bank = build_bank(clips, audio, cfg, recipe.rendering, cache_dir, parallel)
     run_jobs(jobs, bank, clips, cfg, recipe, cache_dir, parallel, log)
@@ -470,7 +472,7 @@ def trained_folds(cv_dir: Path, recipe: Recipe, jobs: list[TrainJob], cfg: Featu
         if not (model.is_file() and meta.is_file()):
             return False
         fold = json.loads(meta.read_text())
-        if fold.get("features") != cfg.to_dict() or fold.get("card", {}).get("teacher") != job.card.get("teacher"):
+        if fold.get("features") != cfg.to_dict() or fold.get("card", {}).get("teachers") != job.card.get("teachers"):
             return False
     return True
 
@@ -478,11 +480,11 @@ def trained_folds(cv_dir: Path, recipe: Recipe, jobs: list[TrainJob], cfg: Featu
 def train_command(data, out: Path, cfg: FeatureConfig, recipe: Recipe, actors=None, drop_labels=(), cv_folds=0,
                   cache_dir: Path | None = DEFAULT_CACHE, log=print, parallel: int = 1,
                   locked: frozenset[str] = LOCKED_TEST_SPEAKERS, cv_dir: Path | None = None,
-                  teacher: Path | None = None, teacher_cv: Path | None = None) -> dict:
+                  teachers: Sequence[Path] = (), teacher_cvs: Sequence[Path] = ()) -> dict:
     """CV folds (in ``parallel`` processes) and the final model side by side, then calibration
     from the folds' held-out windows, then the final model on the locked test speakers.
-    Distilling (``Recipe.distill_weight``), the final model learns from ``teacher`` and fold k
-    from fold k of ``teacher_cv``."""
+    Distilling (``Recipe.distill_weight``), the final model learns from the mean of ``teachers``
+    and fold k from the mean of the fold k models of ``teacher_cvs``."""
     start = time.time()
     clips, audio, summary = load_dataset(data, cfg, actors, drop_labels, log=log)
     clips, audio, locked_clips, locked_audio = split_locked(clips, audio, locked, log)
@@ -503,22 +505,24 @@ def train_command(data, out: Path, cfg: FeatureConfig, recipe: Recipe, actors=No
     card["licence"], card["citation"] = licence_and_citation({c.corpus for c in clips})
     cv_dir = cv_dir or Path("runs") / f"cv-{out.name}"
     groups = speaker_folds([c.speaker for c in clips], cv_folds) if cv_folds else []
-    if (recipe.distill_weight > 0) != (teacher is not None) or (teacher_cv is not None) != (
+    if (recipe.distill_weight > 0) != bool(teachers) or bool(teacher_cvs) != (
             recipe.distill_weight > 0 and bool(groups)):
         raise TrainingError("--distill W goes with --teacher, and with --cv also with --teacher-cv")
-    folds = fold_jobs(clips, groups, cv_dir, cfg, teacher_cv)
+    if groups and len(teacher_cvs) != len(teachers):
+        raise TrainingError("give each --teacher its CV (--teacher-cv), in the same order")
+    folds = fold_jobs(clips, groups, cv_dir, cfg, teacher_cvs)
     if trained_folds(cv_dir, recipe, folds, cfg):
         folds = []
-    final_teacher = None
-    if teacher:
-        checked = teacher_model(teacher, cfg, {c.speaker for c in locked_clips})
-        final_teacher = checked.float_path
-        card["teacher"] = {"file": Path(teacher).name, "recipe": checked.card.get("recipe"),
-                           "speaker_independent_cv": checked.card.get("speaker_independent_cv")}
+    checked = [teacher_model(path, cfg, {c.speaker for c in locked_clips}) for path in teachers]
+    if checked:
+        card["teachers"] = [{"file": Path(path).name, "recipe": t.card.get("recipe"),
+                             "speaker_independent_cv": t.card.get("speaker_independent_cv")}
+                            for path, t in zip(teachers, checked, strict=True)]
     bank = build_bank(clips, audio, cfg, recipe.rendering, cache_dir, parallel)
     if groups and not folds:
         log(f"reusing the {len(groups)} fold models in {cv_dir}: the same recipe, folds and features trained them")
-    jobs = folds + [TrainJob("final", np.arange(len(clips)), out, card, final_teacher, lead=True)]
+    jobs = folds + [TrainJob("final", np.arange(len(clips)), out, card, tuple(t.float_path for t in checked),
+                             lead=True)]
     log(f"training {f'{len(folds)} fold models and ' if folds else ''}the final model on all {len(clips)} clips, "
         f"{parallel} at a time")
     run_jobs(jobs, bank, clips, cfg, recipe, cache_dir, parallel, log)

@@ -14,7 +14,7 @@ from training import TrainingError
 from training.augment import spec_augment
 from training.data import Bank, Rendering, sample_windows
 from training.datasets import Clip, corpus_labels
-from training.evaluate import FloatTFLite, predict_all
+from training.evaluate import FloatTFLite, MeanOf, predict_all
 from training.sessions import SessionSim
 
 HEADS = {
@@ -60,8 +60,9 @@ class Recipe:
     dropout: float = 0.3
     head: str = "time_meanmax"
     # knowledge distillation (--distill W --teacher ...): the loss is (1 - W) x the label's cross-entropy
-    # plus W x tau^2 x KL(teacher || student), both softened by tau, the teacher (a bigger model's float
-    # twin) run on the very same augmented window. 0 trains on labels alone
+    # plus W x tau^2 x KL(teacher || student), both softened by tau, the teacher (the float twin of a
+    # bigger model, or the mean of several models' probabilities: --teacher repeated) run on the very
+    # same augmented window. 0 trains on labels alone
     distill_weight: float = 0.0
     distill_temperature: float = 2.0
     seed: int = 0
@@ -193,14 +194,14 @@ def _epoch_clips(clip_speakers: np.ndarray, cap: int, rng: np.random.Generator) 
 
 
 def train_model(bank: Bank, clip_ids: np.ndarray, clips: list[Clip], cfg: FeatureConfig, recipe: Recipe,
-                sessions: SessionSim | None = None, log=print, teacher: Path | None = None):
+                sessions: SessionSim | None = None, log=print, teachers: tuple[Path, ...] = ()):
     """Train on the bank items of ``clip_ids`` (indices into ``clips``, the bank's clip list); returns a Keras model.
 
     With ``recipe.mask_labels`` a clip's loss is masked to its corpus's labels (``label_masks``);
     ``session_cmvn`` windows are normalized by ``sessions`` (``training.sessions.make_sessions``);
-    with ``recipe.distill_weight`` > 0 the ``teacher`` model (a TFLite file) is distilled from.
+    with ``recipe.distill_weight`` > 0 the mean of the ``teachers`` (float TFLite files) is distilled from.
     """
-    if (recipe.distill_weight > 0) != (teacher is not None):
+    if (recipe.distill_weight > 0) != bool(teachers):
         raise TrainingError("distillation needs both a weight above 0 and a teacher model")
     from training.net import build_model, configure_threads
 
@@ -236,7 +237,7 @@ def train_model(bank: Bank, clip_ids: np.ndarray, clips: list[Clip], cfg: Featur
         loss=masked_cross_entropy(recipe.label_smoothing, recipe.distill_weight, recipe.distill_temperature),
         metrics=[masked_accuracy],
     )
-    teacher_model = FloatTFLite(teacher, threads=1) if teacher is not None else None
+    teacher_model = MeanOf([FloatTFLite(path, threads=1) for path in teachers]) if teachers else None
     start = time.time()
     for epoch in range(recipe.epochs):
         now = _epoch_clips(clip_speakers, recipe.speaker_clips_per_epoch, rng)
