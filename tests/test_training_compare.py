@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from training.__main__ import main
-from training.calibration import OutOfFold
+from training.calibration import OutOfFold, cross_fitted_ece
 
 FOLDS = [["ravdess:01", "savee:JK"], ["ravdess:02", "tess:OAF"]]
 # four held-out clips of one speech window each: RAVDESS neutral, RAVDESS calm, SAVEE neutral twice
@@ -55,14 +56,33 @@ def test_means_spread_and_ensemble_per_recipe(tmp_path, capsys):
     assert main(["compare", f"masked={a0},{a1}", f"unmasked={b0}"]) == 0
     cells = [[c.strip() for c in line.strip("|").split("|")] for line in capsys.readouterr().out.splitlines()]
     rows = {r[0]: r[1:] for r in cells}
-    # seed, acc, UAR, ravdess, savee, verdicts outside a corpus's labels (calm on SAVEE)
-    assert rows["masked: mean of 2 seeds"] == ["0, 1", "0.430", "0.440", "0.630", "0.430", "50"]
-    assert rows["masked: spread (max - min)"] == ["", "0.060", "0.060", "0.060", "0.060", "40"]
-    assert rows["unmasked: mean of 1 seed"] == ["0", "0.440", "0.450", "0.640", "0.440", "2"]
+    # seed, acc, UAR, ravdess, savee, verdicts outside a corpus's labels (calm on SAVEE), ECE
+    assert rows["masked: mean of 2 seeds"][:6] == ["0, 1", "0.430", "0.440", "0.630", "0.430", "50"]
+    assert rows["masked: spread (max - min)"] == ["", "0.060", "0.060", "0.060", "0.060", "40", ""]
+    assert rows["unmasked: mean of 1 seed"][:6] == ["0", "0.440", "0.450", "0.640", "0.440", "2"]
     assert "unmasked: spread (max - min)" not in rows  # one seed has no spread
     # ensemble: 3 of 4 right; UAR over neutral (2 of 3) and calm (1 of 1); RAVDESS 1 of 2, SAVEE 2 of 2
-    assert rows["masked: ensemble of 2"] == ["0, 1", "0.750", "0.833", "0.500", "1.000", "0"]
+    assert rows["masked: ensemble of 2"][:6] == ["0, 1", "0.750", "0.833", "0.500", "1.000", "0"]
     assert "unmasked: ensemble of 1" not in rows
+    # cross-fitted calibration error, window / clip: each run's, their mean, and the ensemble's own
+    runs = [cross_fitted_ece(OutOfFold.load(d / "oof.npz")) for d in (a0, a1)]
+    mean = replace(OutOfFold.load(a0 / "oof.npz"),
+                   window_probs=(OutOfFold.load(a0 / "oof.npz").window_probs
+                                 + OutOfFold.load(a1 / "oof.npz").window_probs) / 2)
+    expected = {str(a0): runs[0], "masked: mean of 2 seeds": tuple(np.mean(runs, axis=0)),
+                "masked: ensemble of 2": cross_fitted_ece(mean)}
+    for name, (window, clip) in expected.items():
+        assert rows[name][-1] == f"{window:.3f} / {clip:.3f}"
+    assert len({rows[name][-1] for name in expected}) == 3  # they differ: the table is not one figure
+
+
+def test_a_run_without_held_out_probabilities_has_no_calibration_error(tmp_path, capsys):
+    run = _cv_dir(tmp_path, "a0", 0, 0.40, 70)
+    (run / "oof.npz").unlink()
+    assert main(["compare", f"masked={run}"]) == 0
+    rows = {r[0]: r[1:] for r in ([c.strip() for c in line.strip("|").split("|")]
+                                  for line in capsys.readouterr().out.splitlines())}
+    assert rows[str(run)][-1] == "n/a" and rows["masked: mean of 1 seed"][-1] == "n/a"
 
 
 @pytest.mark.parametrize("why", ["recipe", "folds"])

@@ -177,20 +177,36 @@ def class_bias_check(oof: OutOfFold, calibrated: np.ndarray) -> dict:
 Curves = dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]  # level -> (raw, calibrated, labels)
 
 
+def cross_fitted(oof: OutOfFold) -> tuple[np.ndarray, dict[int, float]]:
+    """Every window calibrated with the temperature fitted on the other folds' speech windows (so
+    no figure has seen the windows it is measured on), and those temperatures by fold."""
+    folds = np.unique(oof.clip_fold)
+    calibrated = oof.window_probs.copy()
+    per_fold_t = {}
+    for k in folds:
+        t_k = fit_temperature(*oof.speech_windows(folds[folds != k]))
+        per_fold_t[int(k)] = round(t_k, 4)
+        mine = oof.clip_fold[oof.window_clip] == k
+        calibrated[mine] = Calibration(t_k).apply(oof.window_probs[mine])
+    return calibrated, per_fold_t
+
+
+def cross_fitted_ece(oof: OutOfFold) -> tuple[float, float]:
+    """Expected calibration error after the cross-fitted temperature: speech windows, and clips
+    (the mean of their speech windows, as ``analyze`` gives them)."""
+    calibrated, _ = cross_fitted(oof)
+    speech = oof.window_speech
+    clips = clip_mean(calibrated, oof.window_clip, speech, len(oof.clip_labels))
+    return ece(calibrated[speech], oof.clip_labels[oof.window_clip[speech]]), ece(clips, oof.clip_labels)
+
+
 def calibration_summary(oof: OutOfFold, uncertain_below: float) -> tuple[dict, Curves]:
     """Temperature on all out-of-fold speech windows; cross-fitted ECE before and after it, and
     the (raw, calibrated, labels) the plots are drawn from."""
     probs, labels = oof.speech_windows()
     temperature = fit_temperature(probs, labels)
     folds = np.unique(oof.clip_fold)
-    calibrated = oof.window_probs.copy()
-    per_fold_t = {}
-    for k in folds:
-        others = folds[folds != k]
-        t_k = fit_temperature(*oof.speech_windows(others))
-        per_fold_t[int(k)] = round(t_k, 4)
-        mine = oof.clip_fold[oof.window_clip] == k
-        calibrated[mine] = Calibration(t_k).apply(oof.window_probs[mine])
+    calibrated, per_fold_t = cross_fitted(oof)
     n_clips = len(oof.clip_labels)
     raw_clip = clip_mean(oof.window_probs, oof.window_clip, oof.window_speech, n_clips)
     cal_clip = clip_mean(calibrated, oof.window_clip, oof.window_speech, n_clips)

@@ -8,7 +8,8 @@ input condition: otherwise their figures do not answer the same question and thi
 A group of two or more runs also gets an ensemble row: the runs' held-out window probabilities
 (``oof.npz``) averaged, then scored like one run. What it gains over the mean is what averaging
 away seed-to-seed variance can buy (by distillation or a bigger model); what it leaves is not
-variance.
+variance. Every row with held-out probabilities also gets its cross-fitted calibration error
+(``calibration.cross_fitted_ece``), which the recipe rules weigh beside accuracy.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from training import TrainingError
-from training.calibration import OutOfFold, clip_mean
+from training.calibration import OutOfFold, clip_mean, cross_fitted_ece
 from training.conditions import AS_RECORDED
 from training.evaluate import metrics
 from training.pipeline import foreign_verdicts, per_corpus
@@ -39,6 +40,7 @@ class RunFigures:
     uar: float
     corpus_accuracy: dict[str, float]
     foreign_verdicts: int
+    ece: tuple[float, float] | None = None  # cross-fitted ECE, window and clip (None: no oof.npz)
 
 
 def load_cv(cv_dir: Path) -> dict:
@@ -51,11 +53,17 @@ def load_cv(cv_dir: Path) -> dict:
         raise TrainingError(f"{path}: not a cv.json ({exc.msg})") from None
 
 
-def run_figures(name: str, seed: int, pooled_clip: dict, corpora: dict) -> RunFigures:
+def run_figures(name: str, seed: int, pooled_clip: dict, corpora: dict,
+                ece: tuple[float, float] | None = None) -> RunFigures:
     """From a CV's ``pooled_clip`` and ``per_corpus`` figures."""
     return RunFigures(name, seed, pooled_clip["accuracy"], pooled_clip["uar"],
                       {corpus: figures["clip"]["accuracy"] for corpus, figures in corpora.items()},
-                      sum(sum(foreign_verdicts(figures).values()) for figures in corpora.values()))
+                      sum(sum(foreign_verdicts(figures).values()) for figures in corpora.values()), ece)
+
+
+def _ece(cv_dir: Path) -> tuple[float, float] | None:
+    path = Path(cv_dir) / "oof.npz"
+    return cross_fitted_ece(OutOfFold.load(path)) if path.is_file() else None
 
 
 def _setup(summary: dict) -> tuple:
@@ -78,7 +86,7 @@ def compare(groups: dict[str, list[Path]]) -> dict[str, list[RunFigures]]:
             raise TrainingError(f"group {group!r}: its runs differ in more than the seed; "
                                 "a mean over them is not one recipe's")
         setups |= {_setup(s) for _, s in summaries}
-        out[group] = [run_figures(name, s["recipe"]["seed"], s["pooled_clip"], s["per_corpus"])
+        out[group] = [run_figures(name, s["recipe"]["seed"], s["pooled_clip"], s["per_corpus"], _ece(Path(name)))
                       for name, s in summaries]
     if len(setups) > 1:
         raise TrainingError("the runs were not held out on the same folds under the same input condition")
@@ -100,16 +108,20 @@ def ensemble_figures(group: str, dirs: list[Path]) -> RunFigures:
                             "so their probabilities cannot be averaged")
     mean = replace(first, window_probs=np.mean([r.window_probs for r in runs], axis=0))
     pred = clip_mean(mean.window_probs, mean.window_clip, mean.window_speech, len(mean.clip_labels)).argmax(axis=1)
-    return run_figures(f"{group}: ensemble of {len(runs)}", -1, metrics(mean.clip_labels, pred), per_corpus(mean))
+    return run_figures(f"{group}: ensemble of {len(runs)}", -1, metrics(mean.clip_labels, pred), per_corpus(mean),
+                       cross_fitted_ece(mean))
 
 
 def mean_figures(group: str, runs: list[RunFigures]) -> RunFigures:
     n = len(runs)
     corpora = runs[0].corpus_accuracy
+    eces = [r.ece for r in runs if r.ece is not None]
     return RunFigures(f"{group}: mean of {n} seed{'s' if n > 1 else ''}", -1, sum(r.accuracy for r in runs) / n,
                       sum(r.uar for r in runs) / n,
                       {c: sum(r.corpus_accuracy[c] for r in runs) / n for c in corpora},
-                      round(sum(r.foreign_verdicts for r in runs) / n))
+                      round(sum(r.foreign_verdicts for r in runs) / n),
+                      (float(np.mean([e[0] for e in eces])), float(np.mean([e[1] for e in eces])))
+                      if len(eces) == n else None)
 
 
 def _spread(values: list[float]) -> str:
@@ -120,12 +132,14 @@ def table(groups: dict[str, list[RunFigures]], ensembles: dict[str, RunFigures] 
     """A Markdown table: every run, then each group's mean and, over two or more seeds, its spread,
     then the ``ensembles`` (``ensemble_figures``) given."""
     corpora = sorted(next(iter(groups.values()))[0].corpus_accuracy)
-    head = ["run", "seed", "clip acc", "clip UAR", *corpora, "verdicts outside a corpus's labels"]
+    head = ["run", "seed", "clip acc", "clip UAR", *corpora, "verdicts outside a corpus's labels",
+            "ECE window / clip (cross-fitted)"]
     rows = [head, ["---"] * len(head)]
 
     def row(r: RunFigures, seed: str) -> list[str]:
         return [r.name, seed, f"{r.accuracy:.3f}", f"{r.uar:.3f}",
-                *(f"{r.corpus_accuracy[c]:.3f}" for c in corpora), str(r.foreign_verdicts)]
+                *(f"{r.corpus_accuracy[c]:.3f}" for c in corpora), str(r.foreign_verdicts),
+                "n/a" if r.ece is None else f"{r.ece[0]:.3f} / {r.ece[1]:.3f}"]
 
     for runs in groups.values():
         rows += [row(r, str(r.seed)) for r in runs]
@@ -136,7 +150,7 @@ def table(groups: dict[str, list[RunFigures]], ensembles: dict[str, RunFigures] 
             rows.append([f"{group}: spread (max - min)", "", _spread([r.accuracy for r in runs]),
                          _spread([r.uar for r in runs]),
                          *(_spread([r.corpus_accuracy[c] for r in runs]) for c in corpora),
-                         str(max(r.foreign_verdicts for r in runs) - min(r.foreign_verdicts for r in runs))])
+                         str(max(r.foreign_verdicts for r in runs) - min(r.foreign_verdicts for r in runs)), ""])
     for group, ensemble in (ensembles or {}).items():
         rows.append(row(ensemble, ", ".join(str(r.seed) for r in groups[group])))
     return "\n".join("| " + " | ".join(r) + " |" for r in rows)
