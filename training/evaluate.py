@@ -34,9 +34,9 @@ class FloatTFLite:
 class MeanOf:
     """Several predictors as one, their probabilities averaged: an ensemble teacher.
 
-    Seeds of one recipe disagree on 3-7 points of a corpus, and the mean of their probabilities
-    beats each (``compare``'s ensemble row); distilled, the student gets that at one model's cost.
-    The mean of one predictor is that predictor's output, to the bit."""
+    Seeds of one recipe disagree by 3-7 points on a corpus; their mean averages that variance away
+    (``compare``'s ensemble row shows what that is worth), and distilled, it costs the student's hop
+    nothing. The mean of one predictor is that predictor's output, to the bit."""
 
     def __init__(self, members: list) -> None:
         self.members = members
