@@ -486,6 +486,12 @@ def train_command(data, out: Path, cfg: FeatureConfig, recipe: Recipe, actors=No
     Distilling (``Recipe.distill_weight``), the final model learns from the mean of ``teachers``
     and fold k from the mean of the fold k models of ``teacher_cvs``."""
     start = time.time()
+    # checked before minutes of loading the data
+    distilling = recipe.distill_weight > 0
+    if distilling != bool(teachers) or bool(teacher_cvs) != (distilling and cv_folds > 0):
+        raise TrainingError("--distill W goes with --teacher, and with --cv also with --teacher-cv")
+    if cv_folds and len(teacher_cvs) != len(teachers):
+        raise TrainingError("give each --teacher its CV (--teacher-cv), in the same order")
     clips, audio, summary = load_dataset(data, cfg, actors, drop_labels, log=log)
     clips, audio, locked_clips, locked_audio = split_locked(clips, audio, locked, log)
     card = {
@@ -505,11 +511,6 @@ def train_command(data, out: Path, cfg: FeatureConfig, recipe: Recipe, actors=No
     card["licence"], card["citation"] = licence_and_citation({c.corpus for c in clips})
     cv_dir = cv_dir or Path("runs") / f"cv-{out.name}"
     groups = speaker_folds([c.speaker for c in clips], cv_folds) if cv_folds else []
-    if (recipe.distill_weight > 0) != bool(teachers) or bool(teacher_cvs) != (
-            recipe.distill_weight > 0 and bool(groups)):
-        raise TrainingError("--distill W goes with --teacher, and with --cv also with --teacher-cv")
-    if groups and len(teacher_cvs) != len(teachers):
-        raise TrainingError("give each --teacher its CV (--teacher-cv), in the same order")
     folds = fold_jobs(clips, groups, cv_dir, cfg, teacher_cvs)
     if trained_folds(cv_dir, recipe, folds, cfg):
         folds = []
