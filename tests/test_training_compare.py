@@ -65,10 +65,9 @@ def test_means_spread_and_ensemble_per_recipe(tmp_path, capsys):
     assert rows["masked: ensemble of 2"][:6] == ["0, 1", "0.750", "0.833", "0.500", "1.000", "0"]
     assert "unmasked: ensemble of 1" not in rows
     # cross-fitted calibration error, window / clip: each run's, their mean, and the ensemble's own
-    runs = [cross_fitted_ece(OutOfFold.load(d / "oof.npz")) for d in (a0, a1)]
-    mean = replace(OutOfFold.load(a0 / "oof.npz"),
-                   window_probs=(OutOfFold.load(a0 / "oof.npz").window_probs
-                                 + OutOfFold.load(a1 / "oof.npz").window_probs) / 2)
+    first, second = (OutOfFold.load(d / "oof.npz") for d in (a0, a1))
+    runs = [cross_fitted_ece(first), cross_fitted_ece(second)]
+    mean = replace(first, window_probs=(first.window_probs + second.window_probs) / 2)
     expected = {str(a0): runs[0], "masked: mean of 2 seeds": tuple(np.mean(runs, axis=0)),
                 "masked: ensemble of 2": cross_fitted_ece(mean)}
     for name, (window, clip) in expected.items():
